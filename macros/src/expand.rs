@@ -1,0 +1,324 @@
+//! The pipeline for one function — check, lower, analyze, validate, emit — and
+//! the three items it produces: the function as written, `<name>_vjp` and
+//! `<name>_grad`.
+
+use crate::activity;
+use crate::args::Args;
+use crate::check;
+use crate::error::Errors;
+use crate::forward::{Emitter, Mode};
+use crate::ir::*;
+use crate::lower::Lowerer;
+use crate::signature::{self, Class, Output};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// One function with its signature parts (a free function or a method).
+pub struct Func<'a> {
+    pub vis: &'a syn::Visibility,
+    pub sig: &'a syn::Signature,
+    pub block: &'a syn::Block,
+}
+
+/// The generated `_vjp` and `_grad` for one function.
+pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let sig = f.sig;
+    for (tok, what) in [
+        (sig.asyncness.map(|t| t.span()), "`async fn`"),
+        (sig.unsafety.map(|t| t.span()), "`unsafe fn`"),
+        (sig.constness.map(|t| t.span()), "`const fn`"),
+    ] {
+        if let Some(span) = tok {
+            errors.push_span(span, format!("{what} cannot be #[differentiable]: remove the keyword or write a separate function"));
+        }
+    }
+    if let Some(v) = &sig.variadic {
+        errors.push(v, "variadic functions cannot be #[differentiable]");
+    }
+    let output = match signature::output(&sig.output) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            let span = match &sig.output {
+                syn::ReturnType::Default => sig.ident.span(),
+                _ => e.span(),
+            };
+            errors.push_span(span, e);
+            None
+        }
+    };
+    check::check_body(f.block, &mut errors);
+
+    let mut lower = Lowerer::new(&mut errors);
+    let mut receiver = None;
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(r) => {
+                if r.mutability.is_some() && r.reference.is_some() {
+                    lower.errors.push(r, "`&mut self` methods cannot be #[differentiable]: take `&self` and return the new value");
+                }
+                receiver = Some(r);
+            }
+            syn::FnArg::Typed(t) => {
+                let ident = match &*t.pat {
+                    syn::Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none() => {
+                        p.ident.clone()
+                    }
+                    other => {
+                        lower.errors.push(other, "parameters of a #[differentiable] function must be plain names (`x: f64`)");
+                        continue;
+                    }
+                };
+                if let syn::Type::Reference(r) = &*t.ty
+                    && let Some(m) = r.mutability
+                {
+                    lower.errors.push(
+                        m,
+                        format!("`&mut` parameters are not supported: `{ident}` would be written through a reference, which adjoint cannot differentiate; take it by value or `&` and return the result"),
+                    );
+                }
+                let kind = match signature::classify(&t.ty) {
+                    Class::Container { .. } => Kind::Container,
+                    _ => Kind::Scalar,
+                };
+                let var = lower.param_var(&ident, kind);
+                params.push(Param {
+                    var,
+                    ident,
+                    ty: (*t.ty).clone(),
+                    tangent: None,
+                });
+            }
+        }
+    }
+    // Which parameters are differentiated.
+    match &args.wrt {
+        Some(names) => {
+            for name in names {
+                match params.iter_mut().find(|p| p.ident == *name) {
+                    Some(p) => p.tangent = Some(signature::tangent_type(&p.ty, &args.krate)),
+                    None => {
+                        let list = params
+                            .iter()
+                            .map(|p| format!("`{}`", p.ident))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        lower.errors.push(name, format!("`{name}` is not a parameter of this function; its parameters are {list}"));
+                    }
+                }
+            }
+        }
+        None => {
+            for p in &mut params {
+                if !matches!(signature::classify(&p.ty), Class::NonDiff) {
+                    p.tangent = Some(signature::tangent_type(&p.ty, &args.krate));
+                }
+            }
+        }
+    }
+    if params.iter().all(|p| p.tangent.is_none()) && lower.errors.is_empty() {
+        lower.errors.push_span(
+            sig.ident.span(),
+            "this function has no parameter to differentiate: integer, bool, char and str parameters have no gradient",
+        );
+    }
+    lower.lower_body(f.block);
+    let Lowerer { mut prog, .. } = lower;
+    prog.params = params;
+    let Some(output) = output else {
+        return errors.finish().map(|_| TokenStream::new());
+    };
+    if prog.body.yields.len() != output.leaves() && errors.is_empty() {
+        errors.push_span(
+            f.block.span(),
+            "the value of this body does not have the shape of the return type",
+        );
+    }
+    if !errors.is_empty() {
+        return errors.finish().map(|_| TokenStream::new());
+    }
+
+    let wrt: Vec<Var> = prog
+        .params
+        .iter()
+        .filter(|p| p.tangent.is_some())
+        .map(|p| p.var)
+        .collect();
+    let act = activity::analyze(&prog, &wrt);
+    crate::validate::validate(&prog, &act, &mut errors);
+    if !errors.is_empty() {
+        return errors.finish().map(|_| TokenStream::new());
+    }
+
+    let rt = {
+        let k = &args.krate;
+        quote!(#k::__private)
+    };
+    let em = Emitter {
+        prog: &prog,
+        act: &act,
+        rt,
+    };
+    Ok(emit_functions(f, &em, &output, receiver))
+}
+
+/// Leaves of a value of type `out` as expressions: `(a, (b, c))` from `[a, b, c]`.
+fn rebuild(out: &Output, leaves: &mut impl Iterator<Item = TokenStream>) -> TokenStream {
+    match out {
+        Output::Float(_) => leaves.next().unwrap_or_else(|| quote!(())),
+        Output::Tuple(items) => {
+            let inner: Vec<TokenStream> = items.iter().map(|i| rebuild(i, leaves)).collect();
+            quote!((#(#inner,)*))
+        }
+    }
+}
+
+fn emit_functions(
+    f: &Func,
+    em: &Emitter,
+    output: &Output,
+    receiver: Option<&syn::Receiver>,
+) -> TokenStream {
+    let prog = em.prog;
+    let sig = f.sig;
+    let vis = f.vis;
+    let name = &sig.ident;
+    let span = name.span();
+    let vjp_name = format_ident!("{}_vjp", name, span = span);
+    let grad_name = format_ident!("{}_grad", name, span = span);
+    let where_clause = &sig.generics.where_clause;
+    let generics = &sig.generics;
+    let ret = match &sig.output {
+        syn::ReturnType::Type(_, t) => quote!(#t),
+        syn::ReturnType::Default => quote!(()),
+    };
+    let self_param = receiver.map(|r| quote!(#r,));
+    let params: Vec<TokenStream> = em
+        .prog
+        .params
+        .iter()
+        .map(|p| {
+            let (id, ty) = (&p.ident, &p.ty);
+            quote!(#id: #ty)
+        })
+        .collect();
+    let arg_names: Vec<&syn::Ident> = em.prog.params.iter().map(|p| &p.ident).collect();
+    let tangents: Vec<TokenStream> = em
+        .prog
+        .params
+        .iter()
+        .map(|p| p.tangent.clone().unwrap_or_else(|| quote!(())))
+        .collect();
+
+    // The forward sweep and the value.
+    let forward = em.block(&prog.body, Mode::PRIMAL);
+    let value = {
+        let leaves: Vec<TokenStream> = em.prog.body.yields.iter().map(|y| em.operand(y)).collect();
+        rebuild(output, &mut leaves.into_iter())
+    };
+    // The pullback.
+    let ct_names: Vec<syn::Ident> = (0..output.leaves())
+        .map(|k| syn::Ident::new(&format!("__ct{k}"), Span::mixed_site()))
+        .collect();
+    let ct_pattern = rebuild(output, &mut ct_names.iter().map(|c| quote!(#c)));
+    let seeds: Vec<(Operand, TokenStream)> = em
+        .prog
+        .body
+        .yields
+        .iter()
+        .cloned()
+        .zip(ct_names.iter().map(|c| quote!(#c)))
+        .collect();
+    let param_decls: Vec<TokenStream> = em
+        .prog
+        .params
+        .iter()
+        .filter(|p| p.tangent.is_some())
+        .map(|p| {
+            let d = em.adj(p.var);
+            let id = &p.ident;
+            let rt = &em.rt;
+            quote!(let mut #d = #rt::zero_tangent(&#id);)
+        })
+        .collect();
+    let reverse = em.reverse_block(&prog.body, &[], &seeds);
+    let grads: Vec<TokenStream> = em
+        .prog
+        .params
+        .iter()
+        .map(|p| {
+            if p.tangent.is_some() {
+                let d = em.adj(p.var);
+                quote!(#d)
+            } else {
+                quote!(())
+            }
+        })
+        .collect();
+
+    let allow = quote! {
+        #[allow(unused_variables, unused_mut, unused_parens, unused_braces, unused_assignments, non_snake_case, clippy::all)]
+    };
+    let doc_vjp = format!(
+        " The value of [`{name}`] and its pullback: a closure from the output's cotangent to one gradient per parameter (`()` for a parameter that is not differentiated). Generated by `#[differentiable]`."
+    );
+    let vjp = quote_spanned! {span=>
+        #[doc = #doc_vjp]
+        #[inline]
+        #allow
+        #vis fn #vjp_name #generics (#self_param #(#params),*) -> (#ret, impl ::core::ops::FnOnce(#ret) -> (#(#tangents,)*)) #where_clause {
+            #forward
+            (#value, move |__ct: #ret| {
+                let #ct_pattern = __ct;
+                #(#param_decls)*
+                #reverse
+                (#(#grads,)*)
+            })
+        }
+    };
+    // `_grad` for scalar outputs.
+    let grad = if let Output::Float(_) = output {
+        let wrt_idx: Vec<syn::Index> = em
+            .prog
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.tangent.is_some())
+            .map(|(k, _)| syn::Index::from(k))
+            .collect();
+        let wrt_tys: Vec<&TokenStream> = em
+            .prog
+            .params
+            .iter()
+            .filter_map(|p| p.tangent.as_ref())
+            .collect();
+        let (grad_ty, grad_val) = if wrt_idx.len() == 1 {
+            let (t, i) = (wrt_tys[0], &wrt_idx[0]);
+            (quote!(#t), quote!(__grads.#i))
+        } else {
+            (quote!((#(#wrt_tys),*)), quote!((#(__grads.#wrt_idx),*)))
+        };
+        let call = match receiver {
+            Some(_) => quote!(self.#vjp_name(#(#arg_names),*)),
+            None => quote!(#vjp_name(#(#arg_names),*)),
+        };
+        let doc_grad = format!(
+            " The value of [`{name}`] and its gradient with respect to its differentiated parameters (one gradient alone, several as a tuple). Generated by `#[differentiable]`."
+        );
+        quote_spanned! {span=>
+            #[doc = #doc_grad]
+            #[inline]
+            #allow
+            #vis fn #grad_name #generics (#self_param #(#params),*) -> (#ret, #grad_ty) #where_clause {
+                let (__value, __pullback) = #call;
+                let __grads = __pullback(1.0);
+                (__value, #grad_val)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    quote!(#vjp #grad)
+}

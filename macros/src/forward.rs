@@ -1,0 +1,383 @@
+//! Emitting the forward sweep: the user's computation in SSA form, plus what the
+//! reverse sweep needs kept — each loop's stack of carried values and each
+//! differentiable call's pullback.
+
+use crate::activity::{self, Activity};
+use crate::ir::*;
+use crate::rules;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+/// How a block is emitted.
+#[derive(Clone, Copy)]
+pub struct Mode {
+    /// Skip `Let`s whose value the reverse sweep does not read (a block that
+    /// the reverse sweep recomputes).
+    pub filter: bool,
+    /// Run side effects (`println!`): never while recomputing.
+    pub effects: bool,
+    /// Keep loop stacks and pullbacks: this block's reverse follows.
+    pub tape: bool,
+}
+
+impl Mode {
+    /// The function body, run once, forwards.
+    pub const PRIMAL: Mode = Mode {
+        filter: false,
+        effects: true,
+        tape: true,
+    };
+    /// A block recomputed by the reverse sweep just before its reverse.
+    pub const RECOMPUTE: Mode = Mode {
+        filter: true,
+        effects: false,
+        tape: true,
+    };
+
+    /// A block nested in this one (a branch, a loop body): run in full, with no
+    /// tape, since its own reverse recomputes it.
+    pub fn nested(self) -> Mode {
+        Mode {
+            filter: false,
+            effects: self.effects,
+            tape: false,
+        }
+    }
+}
+
+pub struct Emitter<'a> {
+    pub prog: &'a Program,
+    pub act: &'a Activity,
+    /// `::adjoint::__private` (or the `crate = "…"` override).
+    pub rt: TokenStream,
+}
+
+/// Names of loop-related locals; they end in letters, so they never equal a
+/// value's identifier (those end in `_N`).
+pub fn loop_ident(id: usize, what: &str) -> Ident {
+    Ident::new(&format!("__loop{id}_{what}"), Span::mixed_site())
+}
+
+impl Emitter<'_> {
+    pub fn ident(&self, v: Var) -> &Ident {
+        self.prog.ident(v)
+    }
+
+    /// The adjoint of a value: `__dname_N`.
+    pub fn adj(&self, v: Var) -> Ident {
+        Ident::new(&format!("__d{}", self.prog.info(v).tag), Span::mixed_site())
+    }
+
+    /// The pullback of a call: `__pbname_N`.
+    pub fn pullback(&self, v: Var) -> Ident {
+        Ident::new(
+            &format!("__pb{}", self.prog.info(v).tag),
+            Span::mixed_site(),
+        )
+    }
+
+    pub fn operand(&self, o: &Operand) -> TokenStream {
+        match o {
+            Operand::Var(v) => {
+                let id = self.ident(*v);
+                quote!(#id)
+            }
+            Operand::Const(c) => c.clone(),
+        }
+    }
+
+    /// `{ let x = __x_3; <tokens> }`: opaque user code sees the current values
+    /// under the user's names.
+    pub fn rebind(&self, reads: &[(Ident, Operand)], tokens: &TokenStream) -> TokenStream {
+        if reads.is_empty() {
+            return quote!({ #tokens });
+        }
+        let lets = reads.iter().map(|(name, o)| {
+            let value = self.operand(o);
+            quote!(let #name = #value;)
+        });
+        quote!({ #(#lets)* #tokens })
+    }
+
+    /// Is this method call a call of a user's `#[differentiable]` method (rather
+    /// than a float method with a rule, or one with no gradient)?
+    pub fn is_user_method(&self, name: &Ident) -> bool {
+        let n = name.to_string();
+        rules::method_mask(&n).is_none() && !rules::is_non_diff_method(&n)
+    }
+
+    pub fn block(&self, b: &Block, mode: Mode) -> TokenStream {
+        let stmts: Vec<TokenStream> = b.stmts.iter().map(|s| self.stmt(s, mode)).collect();
+        quote!(#(#stmts)*)
+    }
+
+    /// The block's yields as one expression: `x`, `(x, y)` or `()`.
+    pub fn yields(&self, b: &Block) -> TokenStream {
+        let ys: Vec<TokenStream> = b.yields.iter().map(|y| self.operand(y)).collect();
+        if ys.len() == 1 {
+            ys[0].clone()
+        } else {
+            quote!((#(#ys),*))
+        }
+    }
+
+    /// `a`, `(a, b)` or `()` binding the given values.
+    pub fn pattern(&self, vars: &[Var]) -> TokenStream {
+        let ids: Vec<&Ident> = vars.iter().map(|v| self.ident(*v)).collect();
+        if ids.len() == 1 {
+            quote!(#(#ids)*)
+        } else {
+            quote!((#(#ids),*))
+        }
+    }
+
+    fn shape_pattern(&self, s: &Shape) -> TokenStream {
+        match s {
+            Shape::Leaf(v) => {
+                let id = self.ident(*v);
+                quote!(#id)
+            }
+            Shape::Tuple(items) => {
+                let inner = items.iter().map(|i| self.shape_pattern(i));
+                quote!((#(#inner,)*))
+            }
+        }
+    }
+
+    fn stmt(&self, s: &Stmt, mode: Mode) -> TokenStream {
+        if mode.filter {
+            // Recomputing: keep what the reverse sweep reads, and the constructs
+            // with reverse work of their own.
+            let keep = match s {
+                Stmt::Let { var, outs, .. } => activity::defined(*var, outs)
+                    .iter()
+                    .any(|v| self.act.needed(*v)),
+                _ => activity::stmt_live(s, self.act),
+            };
+            if !keep {
+                return TokenStream::new();
+            }
+        }
+        match s {
+            Stmt::Let {
+                var,
+                op,
+                outs,
+                span,
+            } => self.let_stmt(*var, op, outs, *span, mode),
+            Stmt::Effect { tokens, reads } => {
+                if mode.effects {
+                    self.rebind(reads, tokens)
+                } else {
+                    TokenStream::new()
+                }
+            }
+            Stmt::If {
+                cond,
+                then_block,
+                else_block,
+                outs,
+            } => {
+                let cond = self.operand(cond);
+                let (t, ty) = (
+                    self.block(then_block, mode.nested()),
+                    self.yields(then_block),
+                );
+                let (e, ey) = (
+                    self.block(else_block, mode.nested()),
+                    self.yields(else_block),
+                );
+                let pat = self.pattern(outs);
+                quote!(let #pat = if #cond { #t #ty } else { #e #ey };)
+            }
+            Stmt::Match {
+                scrutinee,
+                arms,
+                outs,
+            } => {
+                let scrutinee = self.operand(scrutinee);
+                let arms: Vec<TokenStream> = arms
+                    .iter()
+                    .map(|a| self.arm(a, mode.nested(), None))
+                    .collect();
+                let pat = self.pattern(outs);
+                quote!(let #pat = match #scrutinee { #(#arms)* };)
+            }
+            Stmt::Loop(l) => self.loop_forward(l, mode),
+        }
+    }
+
+    /// One match arm; `tail` replaces the block's yields (the reverse sweep
+    /// puts its own code there).
+    pub fn arm(&self, a: &Arm, mode: Mode, tail: Option<TokenStream>) -> TokenStream {
+        let pat = &a.pat;
+        let guard = a.guard.as_ref().map(|(tokens, reads)| {
+            let g = self.rebind(reads, tokens);
+            quote!(if #g)
+        });
+        let binds = a.binds.iter().map(|(name, v)| {
+            let id = self.ident(*v);
+            quote!(let #id = #name;)
+        });
+        let body = self.block(&a.body, mode);
+        let tail = tail.unwrap_or_else(|| self.yields(&a.body));
+        quote!(#pat #guard => { #(#binds)* #body #tail })
+    }
+
+    fn let_stmt(
+        &self,
+        var: Var,
+        op: &Op,
+        outs: &Option<Shape>,
+        span: Span,
+        mode: Mode,
+    ) -> TokenStream {
+        let defs = activity::defined(var, outs);
+        let active = defs.iter().any(|v| self.act.active(*v));
+        let pat = match outs {
+            Some(shape) => self.shape_pattern(shape),
+            None => {
+                let id = self.ident(var);
+                quote!(#id)
+            }
+        };
+        let o = |e: &Self, x: &Operand| e.operand(x);
+        let value = match op {
+            Op::Copy(x) => o(self, x),
+            Op::Ref(x) => {
+                let x = o(self, x);
+                quote!(&#x)
+            }
+            Op::Neg(x) => {
+                let x = o(self, x);
+                quote!(-#x)
+            }
+            Op::Not(x) => {
+                let x = o(self, x);
+                quote!(!#x)
+            }
+            Op::Binary {
+                tokens, lhs, rhs, ..
+            } => {
+                let (l, r) = (o(self, lhs), o(self, rhs));
+                quote!(#l #tokens #r)
+            }
+            Op::Method {
+                recv,
+                name,
+                turbofish,
+                args,
+            } => {
+                let recv = o(self, recv);
+                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
+                if active && mode.tape && self.is_user_method(name) {
+                    let vjp = format_ident!("{}_vjp", name, span = name.span());
+                    let pb = self.pullback(var);
+                    return quote_spanned!(span=> let (#pat, #pb) = #recv.#vjp #turbofish(#(#args),*););
+                }
+                quote!(#recv.#name #turbofish(#(#args),*))
+            }
+            Op::Call { path, args } => {
+                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
+                if active && mode.tape {
+                    let vjp_path = vjp_path(path);
+                    let pb = self.pullback(var);
+                    return quote_spanned!(span=> let (#pat, #pb) = #vjp_path(#(#args),*););
+                }
+                quote!(#path(#(#args),*))
+            }
+            Op::Index { base, index } => {
+                let (b, i) = (o(self, base), o(self, index));
+                quote!(#b[#i])
+            }
+            Op::Cast { operand, ty } => {
+                let x = o(self, operand);
+                quote!(#x as #ty)
+            }
+            Op::Field { base, member } => {
+                let b = o(self, base);
+                quote!(#b.#member)
+            }
+            Op::Opaque { tokens, reads, .. } => self.rebind(reads, tokens),
+        };
+        quote_spanned!(span=> let #pat = #value;)
+    }
+
+    fn loop_forward(&self, l: &Loop, mode: Mode) -> TokenStream {
+        let live = activity::loop_live(l, self.act);
+        let tape = mode.tape && live;
+        let stack = loop_ident(l.id, "stack");
+        let saved: Vec<Var> = self.saved(l);
+        let use_stack = tape && (matches!(l.kind, LoopKind::While { .. }) || !saved.is_empty());
+        let slots: Vec<Ident> = (0..l.carried.len())
+            .map(|k| loop_ident(l.id, &format!("slot{k}")))
+            .collect();
+        let inits = l.carried.iter().map(|c| self.operand(&c.init));
+        let entries: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.entry)).collect();
+        let exits: Vec<TokenStream> = l.carried.iter().map(|c| self.operand(&c.exit)).collect();
+        let outs: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.out)).collect();
+        let saved_ids: Vec<&Ident> = saved.iter().map(|v| self.ident(*v)).collect();
+        let push = use_stack.then(|| quote!(#stack.push((#(#saved_ids,)*));));
+        let rt = &self.rt;
+        let new_stack = use_stack.then(|| quote!(let mut #stack = #rt::Vec::new();));
+        let body = self.block(&l.body, mode.nested());
+        let head_and_loop = match &l.kind {
+            LoopKind::For { index, iter } => {
+                let index = self.ident(*index);
+                let iter_ts = self.operand(iter);
+                let iter_expr = if tape {
+                    quote!(::core::clone::Clone::clone(&#iter_ts))
+                } else {
+                    iter_ts
+                };
+                quote! {
+                    for #index in #iter_expr {
+                        #(let #entries = #slots;)*
+                        #push
+                        #body
+                        #(#slots = #exits;)*
+                    }
+                }
+            }
+            LoopKind::While { cond_block, cond } => {
+                let cond_code = self.block(cond_block, mode.nested());
+                let cond = self.operand(cond);
+                quote! {
+                    loop {
+                        #(let #entries = #slots;)*
+                        #cond_code
+                        if !#cond { break; }
+                        #push
+                        #body
+                        #(#slots = #exits;)*
+                    }
+                }
+            }
+        };
+        quote! {
+            #new_stack
+            #(let mut #slots = #inits;)*
+            #head_and_loop
+            #(let #outs = #slots;)*
+        }
+    }
+
+    /// The carried values a loop saves per iteration: those its reverse reads.
+    pub fn saved(&self, l: &Loop) -> Vec<Var> {
+        l.carried
+            .iter()
+            .map(|c| c.entry)
+            .filter(|v| self.act.needed(*v))
+            .collect()
+    }
+}
+
+/// `g` → `g_vjp`, `m::g` → `m::g_vjp`, keeping the user's span so that a
+/// missing `g_vjp` is reported on `g`.
+pub fn vjp_path(path: &syn::Path) -> syn::Path {
+    let mut p = path.clone();
+    if let Some(last) = p.segments.last_mut() {
+        last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
+    }
+    p
+}

@@ -1,0 +1,321 @@
+//! Emitting the reverse sweep: statements in reverse order, each adding its
+//! result's adjoint times the rule's partial derivatives into its operands'
+//! adjoints. Branches and loop bodies are recomputed (their `Let`s that the
+//! rules read, no side effects) right before their reverse runs.
+
+use crate::activity;
+use crate::forward::{Emitter, Mode, loop_ident};
+use crate::ir::*;
+use crate::rules;
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+impl Emitter<'_> {
+    /// The reverse of a block: declares the adjoints of the active values it
+    /// defines (and of `extra`), adds the `seeds` (adjoints flowing into its
+    /// yields from outside), then reverses its statements.
+    pub fn reverse_block(
+        &self,
+        b: &Block,
+        extra: &[Var],
+        seeds: &[(Operand, TokenStream)],
+    ) -> TokenStream {
+        let mut defs = extra.to_vec();
+        for s in &b.stmts {
+            match s {
+                Stmt::Let { var, outs, .. } => defs.extend(activity::defined(*var, outs)),
+                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => {
+                    defs.extend(outs.iter().copied())
+                }
+                Stmt::Loop(l) => defs.extend(l.carried.iter().map(|c| c.out)),
+                Stmt::Effect { .. } => {}
+            }
+        }
+        let decls: Vec<TokenStream> = defs
+            .iter()
+            .filter(|v| self.act.active(**v))
+            .map(|v| self.declare_adjoint(*v))
+            .collect();
+        let seeds: Vec<TokenStream> = seeds
+            .iter()
+            .map(|(y, adj)| self.add_to(y, adj.clone()))
+            .collect();
+        let stmts: Vec<TokenStream> = b.stmts.iter().rev().map(|s| self.reverse_stmt(s)).collect();
+        quote!(#(#decls)* #(#seeds)* #(#stmts)*)
+    }
+
+    /// `let mut __dx = <zero>;`. A scalar adjoint starts at `-0.0`, the
+    /// identity of `+`, so that the first `+=` folds away.
+    pub fn declare_adjoint(&self, v: Var) -> TokenStream {
+        let d = self.adj(v);
+        match self.prog.info(v).kind {
+            Kind::Scalar => quote!(let mut #d = -0.0;),
+            Kind::Container => {
+                let id = self.ident(v);
+                let rt = &self.rt;
+                quote!(let mut #d = #rt::zero_tangent(&#id);)
+            }
+        }
+    }
+
+    /// `__dx += contribution;` when `x` is an active value, else nothing.
+    pub fn add_to(&self, target: &Operand, contribution: TokenStream) -> TokenStream {
+        let Some(v) = target.var().filter(|v| self.act.active(*v)) else {
+            return TokenStream::new();
+        };
+        let d = self.adj(v);
+        match self.prog.info(v).kind {
+            Kind::Scalar => quote!(#d += #contribution;),
+            Kind::Container => {
+                let rt = &self.rt;
+                quote!(#rt::accumulate(&mut #d, #contribution);)
+            }
+        }
+    }
+
+    fn reverse_stmt(&self, s: &Stmt) -> TokenStream {
+        match s {
+            Stmt::Let { var, op, outs, .. } => self.reverse_let(*var, op, outs),
+            Stmt::Effect { .. } => TokenStream::new(),
+            Stmt::If {
+                cond,
+                then_block,
+                else_block,
+                outs,
+            } => {
+                if !activity::stmt_live(s, self.act) {
+                    return TokenStream::new();
+                }
+                let cond = self.operand(cond);
+                let then_code = self.branch(then_block, outs);
+                let else_code = self.branch(else_block, outs);
+                quote!(if #cond { #then_code } else { #else_code })
+            }
+            Stmt::Match {
+                scrutinee,
+                arms,
+                outs,
+            } => {
+                if !activity::stmt_live(s, self.act) {
+                    return TokenStream::new();
+                }
+                let scrutinee = self.operand(scrutinee);
+                let arms: Vec<TokenStream> = arms
+                    .iter()
+                    .map(|a| {
+                        let seeds = self.merge_seeds(&a.body, outs);
+                        let rev = self.reverse_block(&a.body, &[], &seeds);
+                        self.arm(a, Mode::RECOMPUTE, Some(rev))
+                    })
+                    .collect();
+                quote!(match #scrutinee { #(#arms)* })
+            }
+            Stmt::Loop(l) => self.reverse_loop(l),
+        }
+    }
+
+    /// Adjoints flowing from merged outputs into a branch's yields.
+    fn merge_seeds(&self, b: &Block, outs: &[Var]) -> Vec<(Operand, TokenStream)> {
+        b.yields
+            .iter()
+            .zip(outs)
+            .filter(|(_, o)| self.act.active(**o))
+            .map(|(y, o)| {
+                let d = self.adj(*o);
+                (y.clone(), self.take_adjoint(*o, quote!(#d)))
+            })
+            .collect()
+    }
+
+    /// An adjoint read where it may be needed again: a copy for scalars, a
+    /// clone for containers.
+    fn take_adjoint(&self, v: Var, d: TokenStream) -> TokenStream {
+        match self.prog.info(v).kind {
+            Kind::Scalar => d,
+            Kind::Container => quote!(::core::clone::Clone::clone(&#d)),
+        }
+    }
+
+    /// A branch's reverse: recompute it, then reverse it.
+    fn branch(&self, b: &Block, outs: &[Var]) -> TokenStream {
+        let recompute = self.block(b, Mode::RECOMPUTE);
+        let seeds = self.merge_seeds(b, outs);
+        let rev = self.reverse_block(b, &[], &seeds);
+        quote!(#recompute #rev)
+    }
+
+    fn reverse_let(&self, var: Var, op: &Op, outs: &Option<Shape>) -> TokenStream {
+        let defs = activity::defined(var, outs);
+        if !defs.iter().any(|v| self.act.active(*v)) {
+            return TokenStream::new();
+        }
+        let dy = self.adj(var);
+        let dy = quote!(#dy);
+        let y = self.operand(&Operand::Var(var));
+        let s = {
+            let rt = &self.rt;
+            quote!(#rt::scalar)
+        };
+        match op {
+            Op::Copy(x) | Op::Ref(x) => self.add_to(x, self.take_adjoint(var, dy.clone())),
+            Op::Neg(x) => self.add_to(x, quote!(-#dy)),
+            Op::Binary { op, lhs, rhs, .. } => {
+                let (a, b) = (self.operand(lhs), self.operand(rhs));
+                let (da, db) = rules::binary_contributions(*op, &a, &b, &y, &dy, &s);
+                let mut out = self.add_to(lhs, da);
+                out.extend(self.add_to(rhs, db));
+                out
+            }
+            Op::Method {
+                recv, name, args, ..
+            } => {
+                let operands: Vec<&Operand> = std::iter::once(recv).chain(args).collect();
+                if self.is_user_method(name) {
+                    return self.reverse_call(var, outs, args);
+                }
+                let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
+                let partials = rules::method_partials(&name.to_string(), &ops, &y, &s);
+                let mut out = TokenStream::new();
+                for (o, p) in operands.iter().zip(partials) {
+                    if let Some(p) = p {
+                        out.extend(self.add_to(o, quote!(#dy * (#p))));
+                    }
+                }
+                out
+            }
+            Op::Call { args, .. } => self.reverse_call(var, outs, args),
+            Op::Index { base, index } => match base.var().filter(|v| self.act.active(*v)) {
+                Some(b) => {
+                    let db = self.adj(b);
+                    let i = self.operand(index);
+                    quote!(#db[#i] += #dy;)
+                }
+                None => TokenStream::new(),
+            },
+            Op::Cast { operand, .. } => {
+                let x = self.operand(operand);
+                self.add_to(operand, quote!(#s::cast_like(#dy, #x)))
+            }
+            // Refused by validation when active.
+            Op::Not(_) | Op::Field { .. } | Op::Opaque { .. } => TokenStream::new(),
+        }
+    }
+
+    /// Runs a call's pullback on the adjoint of its result and adds the
+    /// gradient of each differentiated argument (entry `k` of the tuple).
+    fn reverse_call(&self, var: Var, outs: &Option<Shape>, args: &[Operand]) -> TokenStream {
+        let pb = self.pullback(var);
+        let ct = match outs {
+            Some(shape) => self.shape_adjoints(shape),
+            None => {
+                let d = self.adj(var);
+                quote!(#d)
+            }
+        };
+        let g = Ident::new(
+            &format!("__g{}", self.prog.info(var).tag),
+            proc_macro2::Span::mixed_site(),
+        );
+        let rt = self.rt.clone();
+        let adds = args.iter().enumerate().filter_map(|(k, a)| {
+            let v = a.var().filter(|v| self.act.active(*v))?;
+            let d = self.adj(v);
+            let k = syn::Index::from(k);
+            Some(quote!(#rt::accumulate(&mut #d, #g.#k);))
+        });
+        let adds: Vec<TokenStream> = adds.collect();
+        quote!(let #g = #pb(#ct); #(#adds)*)
+    }
+
+    fn shape_adjoints(&self, s: &Shape) -> TokenStream {
+        match s {
+            Shape::Leaf(v) => {
+                if self.act.active(*v) {
+                    let d = self.adj(*v);
+                    quote!(#d)
+                } else {
+                    // No gradient flows back through this result: a zero cotangent.
+                    quote!(0.0)
+                }
+            }
+            Shape::Tuple(items) => {
+                let inner = items.iter().map(|i| self.shape_adjoints(i));
+                quote!((#(#inner,)*))
+            }
+        }
+    }
+
+    fn reverse_loop(&self, l: &Loop) -> TokenStream {
+        if !activity::loop_live(l, self.act) {
+            return TokenStream::new();
+        }
+        let active: Vec<(usize, &Carried)> = l
+            .carried
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| self.act.active(c.entry) || self.act.active(c.out))
+            .collect();
+        let dslots: Vec<Ident> = active
+            .iter()
+            .map(|(k, _)| loop_ident(l.id, &format!("dslot{k}")))
+            .collect();
+        let slot_inits = active.iter().map(|(_, c)| {
+            if self.act.active(c.out) {
+                let d = self.adj(c.out);
+                quote!(#d)
+            } else {
+                quote!(-0.0)
+            }
+        });
+        let saved = self.saved(l);
+        let saved_ids: Vec<Ident> = saved.iter().map(|v| self.ident(*v).clone()).collect();
+        let stack = loop_ident(l.id, "stack");
+        let header = match &l.kind {
+            LoopKind::For { index, iter } => {
+                let index = self.ident(*index);
+                let iter = self.operand(iter);
+                if saved.is_empty() {
+                    quote!(for #index in ::core::iter::Iterator::rev(#iter))
+                } else {
+                    quote!(for (#index, (#(#saved_ids,)*)) in ::core::iter::Iterator::zip(
+                        ::core::iter::Iterator::rev(#iter),
+                        ::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#stack)),
+                    ))
+                }
+            }
+            LoopKind::While { .. } => {
+                quote!(for (#(#saved_ids,)*) in ::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#stack)))
+            }
+        };
+        let recompute = self.block(&l.body, Mode::RECOMPUTE);
+        let seeds: Vec<(Operand, TokenStream)> = active
+            .iter()
+            .zip(&dslots)
+            .map(|((_, c), slot)| (c.exit.clone(), quote!(#slot)))
+            .collect();
+        let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();
+        let rev = self.reverse_block(&l.body, &entries, &seeds);
+        let carry_back = active.iter().zip(&dslots).map(|((_, c), slot)| {
+            if self.act.active(c.entry) {
+                let d = self.adj(c.entry);
+                quote!(#slot = #d;)
+            } else {
+                quote!(#slot = -0.0;)
+            }
+        });
+        let to_inits: Vec<TokenStream> = active
+            .iter()
+            .zip(&dslots)
+            .map(|((_, c), slot)| self.add_to(&c.init, quote!(#slot)))
+            .collect();
+        quote! {
+            #(let mut #dslots = #slot_inits;)*
+            #header {
+                #recompute
+                #rev
+                #(#carry_back)*
+            }
+            #(#to_inits)*
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Refusals that need the activity analysis: an operation on a differentiated
+//! value that has no derivative rule. A value with no gradient may go through
+//! anything; a differentiated one only through operations the compiler knows.
+
+use crate::activity::Activity;
+use crate::error::Errors;
+use crate::ir::*;
+use crate::rules;
+
+pub fn validate(prog: &Program, act: &Activity, errors: &mut Errors) {
+    block(prog, &prog.body, act, errors);
+}
+
+fn block(prog: &Program, b: &Block, act: &Activity, errors: &mut Errors) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Let {
+                var,
+                op,
+                outs,
+                span,
+            } => {
+                let defs = crate::activity::defined(*var, outs);
+                if defs.iter().any(|v| act.active(*v)) {
+                    let_stmt(prog, op, act, *span, errors);
+                }
+            }
+            Stmt::Effect { .. } => {}
+            Stmt::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                block(prog, then_block, act, errors);
+                block(prog, else_block, act, errors);
+            }
+            Stmt::Match { arms, .. } => arms.iter().for_each(|a| block(prog, &a.body, act, errors)),
+            Stmt::Loop(l) => {
+                if let LoopKind::While { cond_block, .. } = &l.kind {
+                    block(prog, cond_block, act, errors);
+                }
+                block(prog, &l.body, act, errors);
+            }
+        }
+    }
+}
+
+fn varied(act: &Activity, o: &Operand) -> bool {
+    o.var().is_some_and(|v| act.varied[v.0])
+}
+
+fn let_stmt(prog: &Program, op: &Op, act: &Activity, span: proc_macro2::Span, errors: &mut Errors) {
+    match op {
+        Op::Method { recv, name, args, .. } => {
+            let n = name.to_string();
+            if let Some(mask) = rules::method_mask(&n) {
+                if mask.len() != args.len() + 1 {
+                    errors.push(name, format!("`.{n}()` takes {} argument(s)", mask.len() - 1));
+                }
+            } else if varied(act, recv) && !rules::is_non_diff_method(&n) {
+                let near = rules::nearest_methods(&n).iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+                errors.push(
+                    name,
+                    format!(
+                        "adjoint has no derivative rule for the method `{n}` on a differentiated value; the nearest supported methods are {near} (the full list is in the README)"
+                    ),
+                );
+            }
+        }
+        Op::Opaque { what, .. } => errors.push_span(
+            span,
+            format!(
+                "adjoint cannot differentiate through {what}: it reads a differentiated value and its result reaches the output; compute the value with supported operations or a #[differentiable] helper function"
+            ),
+        ),
+        Op::Field { member, .. } => errors.push(
+            member,
+            "field access on a differentiated value is not supported: pass the number itself as a parameter",
+        ),
+        Op::Index { base, .. } => {
+            if let Some(b) = base.var()
+                && prog.info(b).kind != Kind::Container
+            {
+                errors.push_span(
+                    span,
+                    "only slice, Vec and array parameters can be indexed in a #[differentiable] function",
+                );
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,169 @@
+//! Gradient types: which type holds the gradient of a parameter, how to make a
+//! zero one, and how to add one gradient into another.
+
+use crate::scalar::Float;
+
+/// A type whose values can be differentiated: it names the type of its gradient
+/// (its *tangent*) and makes a zero gradient shaped like a value.
+///
+/// `f32`/`f64` are their own tangent; slices, `Vec`s and arrays of floats have a
+/// `Vec` or array of the same length; a reference has its target's tangent.
+///
+/// ```
+/// use adjoint::Differentiable;
+/// let x: &[f64] = &[1.0, 2.0];
+/// assert_eq!(x.zero_tangent(), vec![0.0, 0.0]);
+/// assert_eq!(3.0_f32.zero_tangent(), 0.0);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not differentiable",
+    label = "adjoint cannot make a gradient for `{Self}`",
+    note = "differentiable parameters are f32, f64, and slices, Vecs and arrays of them; leave this parameter out with `#[differentiable(wrt(..))]`"
+)]
+pub trait Differentiable {
+    /// The type of the gradient with respect to a value of this type.
+    type Tangent;
+    /// A zero gradient shaped like `self`.
+    fn zero_tangent(&self) -> Self::Tangent;
+}
+
+impl Differentiable for f32 {
+    type Tangent = f32;
+    #[inline(always)]
+    fn zero_tangent(&self) -> f32 {
+        0.0
+    }
+}
+
+impl Differentiable for f64 {
+    type Tangent = f64;
+    #[inline(always)]
+    fn zero_tangent(&self) -> f64 {
+        0.0
+    }
+}
+
+impl<T: Float> Differentiable for [T] {
+    type Tangent = Vec<T>;
+    #[inline]
+    fn zero_tangent(&self) -> Vec<T> {
+        vec![T::ZERO; self.len()]
+    }
+}
+
+impl<T: Float> Differentiable for Vec<T> {
+    type Tangent = Vec<T>;
+    #[inline]
+    fn zero_tangent(&self) -> Vec<T> {
+        vec![T::ZERO; self.len()]
+    }
+}
+
+impl<T: Float, const N: usize> Differentiable for [T; N] {
+    type Tangent = [T; N];
+    #[inline(always)]
+    fn zero_tangent(&self) -> [T; N] {
+        [T::ZERO; N]
+    }
+}
+
+impl<T: Differentiable + ?Sized> Differentiable for &T {
+    type Tangent = T::Tangent;
+    #[inline(always)]
+    fn zero_tangent(&self) -> T::Tangent {
+        (**self).zero_tangent()
+    }
+}
+
+/// A zero gradient shaped like `value`; what generated code calls.
+///
+/// ```
+/// assert_eq!(adjoint::tangent::zero_tangent(&[1.0_f64; 3]), [0.0; 3]);
+/// ```
+#[inline(always)]
+pub fn zero_tangent<T: Differentiable + ?Sized>(value: &T) -> T::Tangent {
+    value.zero_tangent()
+}
+
+/// Adding a gradient `G` into an accumulator of type `Self` (`dx += g`).
+///
+/// Generated code uses it where one differentiable function passes a value to
+/// another: the callee's pullback returns a gradient per parameter, and `()` for a
+/// parameter it does not differentiate, which cannot be added to anything.
+///
+/// ```
+/// use adjoint::Accumulate;
+/// let mut acc = vec![1.0, 2.0];
+/// acc.accumulate(vec![0.5, 0.5]);
+/// assert_eq!(acc, [1.5, 2.5]);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a gradient of type `{G}` cannot be added to a gradient of type `{Self}`",
+    label = "this argument is differentiated here, but the function it is passed to returns no gradient for it",
+    note = "if `{G}` is `()`, the callee does not differentiate that parameter: add it to the callee's `#[differentiable(wrt(..))]`"
+)]
+pub trait Accumulate<G> {
+    /// `self += g`.
+    fn accumulate(&mut self, g: G);
+}
+
+impl<T: Float> Accumulate<T> for T {
+    #[inline(always)]
+    fn accumulate(&mut self, g: T) {
+        *self += g;
+    }
+}
+
+impl<T: Float> Accumulate<Vec<T>> for Vec<T> {
+    #[inline]
+    fn accumulate(&mut self, g: Vec<T>) {
+        accumulate_slice(self, &g);
+    }
+}
+
+impl<T: Float, const N: usize> Accumulate<[T; N]> for [T; N] {
+    #[inline]
+    fn accumulate(&mut self, g: [T; N]) {
+        accumulate_slice(self, &g);
+    }
+}
+
+impl<T: Float, const N: usize> Accumulate<[T; N]> for Vec<T> {
+    #[inline]
+    fn accumulate(&mut self, g: [T; N]) {
+        accumulate_slice(self, &g);
+    }
+}
+
+impl<T: Float, const N: usize> Accumulate<Vec<T>> for [T; N] {
+    #[inline]
+    fn accumulate(&mut self, g: Vec<T>) {
+        accumulate_slice(self, &g);
+    }
+}
+
+#[track_caller]
+fn accumulate_slice<T: Float>(acc: &mut [T], g: &[T]) {
+    assert_eq!(
+        acc.len(),
+        g.len(),
+        "adjoint: gradient of length {} added to one of length {}",
+        g.len(),
+        acc.len()
+    );
+    for (a, b) in acc.iter_mut().zip(g) {
+        *a += *b;
+    }
+}
+
+/// `acc += g`, through [`Accumulate`]; what generated code calls.
+///
+/// ```
+/// let mut acc = 1.0_f64;
+/// adjoint::tangent::accumulate(&mut acc, 2.0);
+/// assert_eq!(acc, 3.0);
+/// ```
+#[inline(always)]
+pub fn accumulate<A: Accumulate<G> + ?Sized, G>(acc: &mut A, g: G) {
+    acc.accumulate(g);
+}
