@@ -312,11 +312,6 @@ fn mark_needed(b: &Block, act: &Activity, needed: &mut Vec<bool>, top: bool) {
                         need(&c.init, needed);
                     }
                 }
-                for c in &l.carried {
-                    if needed[c.entry.0] || needed[c.out.0] {
-                        need(&c.exit, needed);
-                    }
-                }
                 if live && !top {
                     mark_all(&l.body, needed);
                     if let LoopKind::While { cond_block, cond } = &l.kind {

@@ -24,6 +24,8 @@ mod lower_expr;
 mod reverse;
 mod rules;
 mod signature;
+#[cfg(test)]
+mod snapshots;
 mod validate;
 
 use proc_macro::TokenStream;

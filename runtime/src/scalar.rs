@@ -172,11 +172,18 @@ pub fn max_d<T: Float>(a: T, b: T) -> (T, T) {
 ///
 /// ```
 /// assert_eq!(adjoint::scalar::min_d(2.0_f64, 1.0), (0.0, 1.0));
+/// assert_eq!(adjoint::scalar::min_d(1.0_f64, 1.0), (0.5, 0.5));
 /// ```
 #[inline(always)]
 pub fn min_d<T: Float>(a: T, b: T) -> (T, T) {
-    let (da, db) = max_d(b, a);
-    (db, da)
+    if a < b || b.is_nan() {
+        (T::ONE, T::ZERO)
+    } else if a > b || a.is_nan() {
+        (T::ZERO, T::ONE)
+    } else {
+        let half = T::from_f64(0.5);
+        (half, half)
+    }
 }
 
 /// Partials of `x.clamp(lo, hi)` with respect to `(x, lo, hi)`. Inside the
