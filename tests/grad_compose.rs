@@ -1,5 +1,15 @@
 //! Composition: calls between differentiable functions, methods, `impl` blocks,
 //! explicit `wrt`, tuple outputs.
+// These functions are written the way users write them (`x = x * y`,
+// index loops, `&Vec`), which is what is tested; some exist only for the
+// companions `#[differentiable]` generates from them.
+#![allow(
+    dead_code,
+    clippy::assign_op_pattern,
+    clippy::let_and_return,
+    clippy::ptr_arg,
+    clippy::needless_range_loop
+)]
 
 mod common;
 use adjoint::differentiable;
@@ -81,7 +91,7 @@ fn slices_passed_to_other_differentiable_functions() {
     let (_, gx) = quadratic_form_grad(&x);
     let n2 = 0.25 + 1.0 + 4.0;
     assert_relative_eq!(gx[0], 2.0 * 1.5 * 0.5 + n2);
-    assert_relative_eq!(gx[1], 2.0 * 1.5 * -1.0);
+    assert_relative_eq!(gx[1], -(2.0 * 1.5));
     assert_relative_eq!(gx[2], 2.0 * 1.5 * 2.0);
 }
 

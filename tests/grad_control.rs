@@ -1,5 +1,15 @@
 //! Bindings, tuples, blocks, branches, loops and early returns, against finite
 //! differences and hand-derived formulas.
+// These functions are written the way users write them (`x = x * y`,
+// index loops, `&Vec`), which is what is tested; some exist only for the
+// companions `#[differentiable]` generates from them.
+#![allow(
+    dead_code,
+    clippy::assign_op_pattern,
+    clippy::let_and_return,
+    clippy::ptr_arg,
+    clippy::needless_range_loop
+)]
 
 mod common;
 use adjoint::differentiable;

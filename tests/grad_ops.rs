@@ -1,5 +1,15 @@
 //! Every arithmetic operator and float method, against finite differences and,
 //! where short, the hand-derived formula.
+// These functions are written the way users write them (`x = x * y`,
+// index loops, `&Vec`), which is what is tested; some exist only for the
+// companions `#[differentiable]` generates from them.
+#![allow(
+    dead_code,
+    clippy::assign_op_pattern,
+    clippy::let_and_return,
+    clippy::ptr_arg,
+    clippy::needless_range_loop
+)]
 
 mod common;
 use adjoint::differentiable;

@@ -22,10 +22,6 @@ impl Activity {
         self.varied[v.0] && self.useful[v.0]
     }
 
-    pub fn active_op(&self, o: &Operand) -> bool {
-        o.var().is_some_and(|v| self.active(v))
-    }
-
     pub fn needed(&self, v: Var) -> bool {
         self.needed[v.0]
     }

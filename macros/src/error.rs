@@ -21,10 +21,6 @@ impl Errors {
         self.list.push(syn::Error::new(span, msg));
     }
 
-    pub fn extend(&mut self, err: syn::Error) {
-        self.list.push(err);
-    }
-
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

@@ -167,7 +167,7 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
 /// Leaves of a value of type `out` as expressions: `(a, (b, c))` from `[a, b, c]`.
 fn rebuild(out: &Output, leaves: &mut impl Iterator<Item = TokenStream>) -> TokenStream {
     match out {
-        Output::Float(_) => leaves.next().unwrap_or_else(|| quote!(())),
+        Output::Float => leaves.next().unwrap_or_else(|| quote!(())),
         Output::Tuple(items) => {
             let inner: Vec<TokenStream> = items.iter().map(|i| rebuild(i, leaves)).collect();
             quote!((#(#inner,)*))
@@ -279,7 +279,7 @@ fn emit_functions(
         }
     };
     // `_grad` for scalar outputs.
-    let grad = if let Output::Float(_) = output {
+    let grad = if let Output::Float = output {
         let wrt_idx: Vec<syn::Index> = em
             .prog
             .params

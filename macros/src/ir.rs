@@ -33,8 +33,6 @@ pub struct VarInfo {
     /// pullback `__pbname_N`) cannot clash, since `N` is unique per value.
     pub tag: String,
     pub kind: Kind,
-    /// Where it came from, for error messages.
-    pub span: Span,
 }
 
 /// An operand: a value of the program, or a constant expression (a literal or

@@ -14,6 +14,7 @@
 
 mod activity;
 mod args;
+mod callees;
 mod check;
 mod error;
 mod expand;

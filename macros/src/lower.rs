@@ -28,6 +28,12 @@ impl Binding {
         Binding::Tuple(Vec::new())
     }
 
+    /// The value of a construct already refused with an error: accepted
+    /// anywhere, so that one mistake gives one error.
+    pub fn poison() -> Binding {
+        Binding::Leaf(Operand::Const(quote!(())))
+    }
+
     /// The operands at the leaves, in order.
     pub fn leaves(&self, out: &mut Vec<Operand>) {
         match self {
@@ -91,6 +97,8 @@ pub struct Lowerer<'e> {
     cur: Vec<Stmt>,
     counter: usize,
     next_loop: usize,
+    /// How many loops enclose the code being lowered.
+    pub(crate) loop_depth: usize,
 }
 
 impl<'e> Lowerer<'e> {
@@ -102,26 +110,23 @@ impl<'e> Lowerer<'e> {
             cur: Vec::new(),
             counter: 0,
             next_loop: 0,
+            loop_depth: 0,
         }
     }
 
     /// A fresh value named after `base` (`__x_3`), with a hygienic identifier.
-    pub fn fresh(&mut self, base: &str, kind: Kind, span: Span) -> Var {
+    /// (`_span` marks where the value comes from; kept for future diagnostics.)
+    pub fn fresh(&mut self, base: &str, kind: Kind, _span: Span) -> Var {
         let base = base.trim_start_matches("r#").trim_start_matches('_');
         let tag = format!("{base}_{}", self.counter);
         self.counter += 1;
         let ident = Ident::new(&format!("__{tag}"), Span::mixed_site());
-        self.new_var(ident, tag, kind, span)
+        self.new_var(ident, tag, kind)
     }
 
     /// A value with a given identifier (a parameter keeps the user's own).
-    pub fn new_var(&mut self, ident: Ident, tag: String, kind: Kind, span: Span) -> Var {
-        self.prog.vars.push(VarInfo {
-            ident,
-            tag,
-            kind,
-            span,
-        });
+    pub fn new_var(&mut self, ident: Ident, tag: String, kind: Kind) -> Var {
+        self.prog.vars.push(VarInfo { ident, tag, kind });
         Var(self.prog.vars.len() - 1)
     }
 
@@ -134,7 +139,7 @@ impl<'e> Lowerer<'e> {
             self.counter
         );
         self.counter += 1;
-        let var = self.new_var(ident.clone(), tag, kind, ident.span());
+        let var = self.new_var(ident.clone(), tag, kind);
         self.declare(ident, Binding::Leaf(Operand::Var(var)));
         var
     }
@@ -153,10 +158,6 @@ impl<'e> Lowerer<'e> {
             span,
         });
         Operand::Var(var)
-    }
-
-    pub fn push_stmt(&mut self, stmt: Stmt) {
-        self.cur.push(stmt);
     }
 
     pub fn kind_of(&self, o: &Operand) -> Kind {
@@ -788,6 +789,7 @@ impl<'e> Lowerer<'e> {
         }
         let id = self.next_loop;
         self.next_loop += 1;
+        self.loop_depth += 1;
         let (mut block, kind) = self.in_block(|l| {
             l.scoped(|l| {
                 let kind = head(l);
@@ -795,6 +797,7 @@ impl<'e> Lowerer<'e> {
                 kind
             })
         });
+        self.loop_depth -= 1;
         let mut carried = Vec::new();
         for ((name, init), entry) in carried_names.iter().zip(&inits).zip(entries) {
             let exit = self.lookup(name).cloned().expect("still bound");

@@ -53,6 +53,9 @@ impl Lowerer<'_> {
                 leaf(self.push_op(Op::Ref(operand), span))
             }
             Expr::Binary(b) => self.lower_binary(e, b),
+            Expr::MethodCall(m) if m.args.iter().any(|a| matches!(a, Expr::Closure(_))) => {
+                Binding::poison()
+            }
             Expr::MethodCall(m) => {
                 let recv = self.lower_operand(&m.receiver);
                 let args = m.args.iter().map(|a| self.lower_operand(a)).collect();
@@ -113,6 +116,7 @@ impl Lowerer<'_> {
             Expr::Range(_) => self.opaque(e, "a range"),
             Expr::Array(_) | Expr::Repeat(_) => self.opaque(e, "an array"),
             Expr::Struct(_) => self.opaque(e, "a struct literal"),
+            Expr::Return(_) if self.loop_depth > 0 => Binding::poison(), // refused by `check`
             Expr::Return(r) => {
                 self.errors.push(
                     r.return_token,
@@ -136,7 +140,7 @@ impl Lowerer<'_> {
             | Expr::Loop(_)
             | Expr::Break(_)
             | Expr::Continue(_)
-            | Expr::Let(_) => Binding::unit(),
+            | Expr::Let(_) => Binding::poison(),
             Expr::ForLoop(_) | Expr::While(_) => {
                 self.errors
                     .push(e, "a loop has no value: write it as a statement");

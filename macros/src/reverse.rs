@@ -75,7 +75,12 @@ impl Emitter<'_> {
 
     fn reverse_stmt(&self, s: &Stmt) -> TokenStream {
         match s {
-            Stmt::Let { var, op, outs, .. } => self.reverse_let(*var, op, outs),
+            Stmt::Let {
+                var,
+                op,
+                outs,
+                span,
+            } => self.reverse_let(*var, op, outs, *span),
             Stmt::Effect { .. } => TokenStream::new(),
             Stmt::If {
                 cond,
@@ -144,7 +149,13 @@ impl Emitter<'_> {
         quote!(#recompute #rev)
     }
 
-    fn reverse_let(&self, var: Var, op: &Op, outs: &Option<Shape>) -> TokenStream {
+    fn reverse_let(
+        &self,
+        var: Var,
+        op: &Op,
+        outs: &Option<Shape>,
+        span: proc_macro2::Span,
+    ) -> TokenStream {
         let defs = activity::defined(var, outs);
         if !defs.iter().any(|v| self.act.active(*v)) {
             return TokenStream::new();
@@ -171,7 +182,7 @@ impl Emitter<'_> {
             } => {
                 let operands: Vec<&Operand> = std::iter::once(recv).chain(args).collect();
                 if self.is_user_method(name) {
-                    return self.reverse_call(var, outs, args);
+                    return self.reverse_call(var, outs, args, span);
                 }
                 let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
                 let partials = rules::method_partials(&name.to_string(), &ops, &y, &s);
@@ -183,7 +194,7 @@ impl Emitter<'_> {
                 }
                 out
             }
-            Op::Call { args, .. } => self.reverse_call(var, outs, args),
+            Op::Call { args, .. } => self.reverse_call(var, outs, args, span),
             Op::Index { base, index } => match base.var().filter(|v| self.act.active(*v)) {
                 Some(b) => {
                     let db = self.adj(b);
@@ -203,7 +214,13 @@ impl Emitter<'_> {
 
     /// Runs a call's pullback on the adjoint of its result and adds the
     /// gradient of each differentiated argument (entry `k` of the tuple).
-    fn reverse_call(&self, var: Var, outs: &Option<Shape>, args: &[Operand]) -> TokenStream {
+    fn reverse_call(
+        &self,
+        var: Var,
+        outs: &Option<Shape>,
+        args: &[Operand],
+        span: proc_macro2::Span,
+    ) -> TokenStream {
         let pb = self.pullback(var);
         let ct = match outs {
             Some(shape) => self.shape_adjoints(shape),
@@ -221,7 +238,9 @@ impl Emitter<'_> {
             let v = a.var().filter(|v| self.act.active(*v))?;
             let d = self.adj(v);
             let k = syn::Index::from(k);
-            Some(quote!(#rt::accumulate(&mut #d, #g.#k);))
+            // Located at the call, where a callee that gives no gradient for
+            // this argument (`()`) is reported.
+            Some(locate(quote!(#rt::accumulate(&mut #d, #g.#k);), span))
         });
         let adds: Vec<TokenStream> = adds.collect();
         quote!(let #g = #pb(#ct); #(#adds)*)
@@ -318,4 +337,23 @@ impl Emitter<'_> {
             #(#to_inits)*
         }
     }
+}
+
+/// The same tokens, reported at `span` (hygiene unchanged).
+fn locate(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), locate(g.stream(), span));
+                ng.set_span(g.span().located_at(span));
+                TokenTree::Group(ng)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
 }

@@ -112,7 +112,7 @@ fn strip_refs(ty: &Type) -> &Type {
 /// The shape of a differentiable output: a float, or a tuple of outputs.
 #[derive(Clone)]
 pub enum Output {
-    Float(TokenStream),
+    Float,
     Tuple(Vec<Output>),
 }
 
@@ -120,7 +120,7 @@ impl Output {
     /// The number of float leaves.
     pub fn leaves(&self) -> usize {
         match self {
-            Output::Float(_) => 1,
+            Output::Float => 1,
             Output::Tuple(items) => items.iter().map(Output::leaves).sum(),
         }
     }
@@ -144,7 +144,7 @@ fn output_of(ty: &Type) -> Result<Output, syn::Error> {
             t.elems.iter().map(output_of).collect::<Result<_, _>>()?,
         )),
         _ => match classify(ty) {
-            Class::Float(t) if !matches!(ty, Type::Reference(_)) => Ok(Output::Float(t)),
+            Class::Float(_) if !matches!(ty, Type::Reference(_)) => Ok(Output::Float),
             Class::NonDiff => Err(syn::Error::new_spanned(
                 ty,
                 format!(

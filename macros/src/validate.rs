@@ -3,15 +3,17 @@
 //! anything; a differentiated one only through operations the compiler knows.
 
 use crate::activity::Activity;
+use crate::callees::Callees;
 use crate::error::Errors;
 use crate::ir::*;
 use crate::rules;
 
 pub fn validate(prog: &Program, act: &Activity, errors: &mut Errors) {
-    block(prog, &prog.body, act, errors);
+    let callees = crate::callees::Callees::of_current_file();
+    block(prog, &prog.body, act, &callees, errors);
 }
 
-fn block(prog: &Program, b: &Block, act: &Activity, errors: &mut Errors) {
+fn block(prog: &Program, b: &Block, act: &Activity, callees: &Callees, errors: &mut Errors) {
     for s in &b.stmts {
         match s {
             Stmt::Let {
@@ -22,7 +24,7 @@ fn block(prog: &Program, b: &Block, act: &Activity, errors: &mut Errors) {
             } => {
                 let defs = crate::activity::defined(*var, outs);
                 if defs.iter().any(|v| act.active(*v)) {
-                    let_stmt(prog, op, act, *span, errors);
+                    let_stmt(prog, op, act, *span, callees, errors);
                 }
             }
             Stmt::Effect { .. } => {}
@@ -31,15 +33,17 @@ fn block(prog: &Program, b: &Block, act: &Activity, errors: &mut Errors) {
                 else_block,
                 ..
             } => {
-                block(prog, then_block, act, errors);
-                block(prog, else_block, act, errors);
+                block(prog, then_block, act, callees, errors);
+                block(prog, else_block, act, callees, errors);
             }
-            Stmt::Match { arms, .. } => arms.iter().for_each(|a| block(prog, &a.body, act, errors)),
+            Stmt::Match { arms, .. } => arms
+                .iter()
+                .for_each(|a| block(prog, &a.body, act, callees, errors)),
             Stmt::Loop(l) => {
                 if let LoopKind::While { cond_block, .. } = &l.kind {
-                    block(prog, cond_block, act, errors);
+                    block(prog, cond_block, act, callees, errors);
                 }
-                block(prog, &l.body, act, errors);
+                block(prog, &l.body, act, callees, errors);
             }
         }
     }
@@ -49,14 +53,41 @@ fn varied(act: &Activity, o: &Operand) -> bool {
     o.var().is_some_and(|v| act.varied[v.0])
 }
 
-fn let_stmt(prog: &Program, op: &Op, act: &Activity, span: proc_macro2::Span, errors: &mut Errors) {
+fn let_stmt(
+    prog: &Program,
+    op: &Op,
+    act: &Activity,
+    span: proc_macro2::Span,
+    callees: &Callees,
+    errors: &mut Errors,
+) {
     match op {
+        Op::Call { path, .. } => {
+            let name = path.segments.last().expect("a path has a segment").ident.to_string();
+            let local = path.segments.len() == 1
+                || (path.segments.len() == 2 && matches!(path.segments[0].ident.to_string().as_str(), "self" | "Self"));
+            if local && callees.surely_not_differentiable(&name) {
+                errors.push(
+                    path,
+                    format!(
+                        "`{name}` is not differentiable, but a differentiated value is passed to it: annotate `fn {name}` with #[differentiable] so that adjoint generates its pullback"
+                    ),
+                );
+            }
+        }
         Op::Method { recv, name, args, .. } => {
             let n = name.to_string();
             if let Some(mask) = rules::method_mask(&n) {
                 if mask.len() != args.len() + 1 {
                     errors.push(name, format!("`.{n}()` takes {} argument(s)", mask.len() - 1));
                 }
+            } else if !varied(act, recv) && !rules::is_non_diff_method(&n) && callees.surely_not_differentiable(&n) {
+                errors.push(
+                    name,
+                    format!(
+                        "the method `{n}` is not differentiable, but a differentiated value is passed to it: annotate `fn {n}` with #[differentiable] (or its `impl` block) so that adjoint generates its pullback"
+                    ),
+                );
             } else if varied(act, recv) && !rules::is_non_diff_method(&n) {
                 let near = rules::nearest_methods(&n).iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
                 errors.push(

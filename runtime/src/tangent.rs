@@ -99,8 +99,8 @@ pub fn zero_tangent<T: Differentiable + ?Sized>(value: &T) -> T::Tangent {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "a gradient of type `{G}` cannot be added to a gradient of type `{Self}`",
-    label = "this argument is differentiated here, but the function it is passed to returns no gradient for it",
-    note = "if `{G}` is `()`, the callee does not differentiate that parameter: add it to the callee's `#[differentiable(wrt(..))]`"
+    label = "this call passes a differentiated value to a parameter that the callee does not differentiate",
+    note = "a pullback returns `()` for each parameter its function does not differentiate: add this parameter to the callee's `#[differentiable(wrt(..))]`"
 )]
 pub trait Accumulate<G> {
     /// `self += g`.
@@ -111,6 +111,13 @@ impl<T: Float> Accumulate<T> for T {
     #[inline(always)]
     fn accumulate(&mut self, g: T) {
         *self += g;
+    }
+}
+
+impl<T: Float> Accumulate<&T> for T {
+    #[inline(always)]
+    fn accumulate(&mut self, g: &T) {
+        *self += *g;
     }
 }
 

@@ -1,0 +1,8 @@
+use adjoint::differentiable;
+
+#[differentiable]
+struct Model {
+    w: f64,
+}
+
+fn main() {}
