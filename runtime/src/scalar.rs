@@ -9,7 +9,7 @@
 /// implemented for `f32` and `f64`.
 ///
 /// ```
-/// use adjoint::Float;
+/// use adjoint_runtime::Float;
 /// fn half<T: Float>(x: T) -> T { x * T::from_f64(0.5) }
 /// assert_eq!(half(3.0_f32), 1.5);
 /// ```
@@ -98,7 +98,7 @@ impl_float!(f64);
 /// `d/dx x.powi(n) = n · x^(n-1)`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::powi_d(3.0_f64, 2), 6.0);
+/// assert_eq!(adjoint_runtime::scalar::powi_d(3.0_f64, 2), 6.0);
 /// ```
 #[inline(always)]
 pub fn powi_d<T: Float>(x: T, n: i32) -> T {
@@ -112,7 +112,7 @@ pub fn powi_d<T: Float>(x: T, n: i32) -> T {
 /// `d/dx x.powf(e) = e · x^(e-1)`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::powf_dx(3.0_f64, 2.0), 6.0);
+/// assert_eq!(adjoint_runtime::scalar::powf_dx(3.0_f64, 2.0), 6.0);
 /// ```
 #[inline(always)]
 pub fn powf_dx<T: Float>(x: T, e: T) -> T {
@@ -123,7 +123,7 @@ pub fn powf_dx<T: Float>(x: T, e: T) -> T {
 /// has a zero, not NaN, exponent derivative, as in JAX).
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::powf_de(0.0_f64, 0.0), 0.0);
+/// assert_eq!(adjoint_runtime::scalar::powf_de(0.0_f64, 0.0), 0.0);
 /// ```
 #[inline(always)]
 pub fn powf_de<T: Float>(x: T, y: T) -> T {
@@ -134,8 +134,8 @@ pub fn powf_de<T: Float>(x: T, y: T) -> T {
 /// (the subgradient JAX and PyTorch pick).
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::abs_d(0.0_f64), 0.0);
-/// assert_eq!(adjoint::scalar::abs_d(-2.0_f64), -1.0);
+/// assert_eq!(adjoint_runtime::scalar::abs_d(0.0_f64), 0.0);
+/// assert_eq!(adjoint_runtime::scalar::abs_d(-2.0_f64), -1.0);
 /// ```
 #[inline(always)]
 pub fn abs_d<T: Float>(x: T) -> T {
@@ -153,8 +153,8 @@ pub fn abs_d<T: Float>(x: T) -> T {
 /// is ignored, as `f64::max` ignores it.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::max_d(1.0_f64, 1.0), (0.5, 0.5));
-/// assert_eq!(adjoint::scalar::max_d(2.0_f64, 1.0), (1.0, 0.0));
+/// assert_eq!(adjoint_runtime::scalar::max_d(1.0_f64, 1.0), (0.5, 0.5));
+/// assert_eq!(adjoint_runtime::scalar::max_d(2.0_f64, 1.0), (1.0, 0.0));
 /// ```
 #[inline(always)]
 pub fn max_d<T: Float>(a: T, b: T) -> (T, T) {
@@ -171,8 +171,8 @@ pub fn max_d<T: Float>(a: T, b: T) -> (T, T) {
 /// Partials of `a.min(b)`, the mirror of [`max_d`]: ties split one half each.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::min_d(2.0_f64, 1.0), (0.0, 1.0));
-/// assert_eq!(adjoint::scalar::min_d(1.0_f64, 1.0), (0.5, 0.5));
+/// assert_eq!(adjoint_runtime::scalar::min_d(2.0_f64, 1.0), (0.0, 1.0));
+/// assert_eq!(adjoint_runtime::scalar::min_d(1.0_f64, 1.0), (0.5, 0.5));
 /// ```
 #[inline(always)]
 pub fn min_d<T: Float>(a: T, b: T) -> (T, T) {
@@ -191,8 +191,8 @@ pub fn min_d<T: Float>(a: T, b: T) -> (T, T) {
 /// below it to `lo`, above it to `hi`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::clamp_d(1.0_f64, 1.0, 2.0), (1.0, 0.0, 0.0));
-/// assert_eq!(adjoint::scalar::clamp_d(3.0_f64, 1.0, 2.0), (0.0, 0.0, 1.0));
+/// assert_eq!(adjoint_runtime::scalar::clamp_d(1.0_f64, 1.0, 2.0), (1.0, 0.0, 0.0));
+/// assert_eq!(adjoint_runtime::scalar::clamp_d(3.0_f64, 1.0, 2.0), (0.0, 0.0, 1.0));
 /// ```
 #[inline(always)]
 pub fn clamp_d<T: Float>(x: T, lo: T, hi: T) -> (T, T, T) {
@@ -209,7 +209,7 @@ pub fn clamp_d<T: Float>(x: T, lo: T, hi: T) -> (T, T, T) {
 /// origin where the function has no derivative.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::hypot_d(3.0_f64, 4.0, 5.0), (0.6, 0.8));
+/// assert_eq!(adjoint_runtime::scalar::hypot_d(3.0_f64, 4.0, 5.0), (0.6, 0.8));
 /// ```
 #[inline(always)]
 pub fn hypot_d<T: Float>(a: T, b: T, y: T) -> (T, T) {
@@ -225,7 +225,7 @@ pub fn hypot_d<T: Float>(a: T, b: T, y: T) -> (T, T) {
 /// type of `x`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::cast_like(1.5_f32, 0.0_f64), 1.5_f64);
+/// assert_eq!(adjoint_runtime::scalar::cast_like(1.5_f32, 0.0_f64), 1.5_f64);
 /// ```
 #[inline(always)]
 pub fn cast_like<A: Float, B: Float>(b: B, _like: A) -> A {
@@ -235,7 +235,7 @@ pub fn cast_like<A: Float, B: Float>(b: B, _like: A) -> A {
 /// `x.trunc()`, for the rule of `%`: `d(a % b)/db = -trunc(a / b)`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::trunc(-2.5_f64), -2.0);
+/// assert_eq!(adjoint_runtime::scalar::trunc(-2.5_f64), -2.0);
 /// ```
 #[inline(always)]
 pub fn trunc<T: Float>(x: T) -> T {
@@ -245,7 +245,7 @@ pub fn trunc<T: Float>(x: T) -> T {
 /// `ln(2)` in the type of `like`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::ln2(0.0_f64), std::f64::consts::LN_2);
+/// assert_eq!(adjoint_runtime::scalar::ln2(0.0_f64), std::f64::consts::LN_2);
 /// ```
 #[inline(always)]
 pub fn ln2<T: Float>(_like: T) -> T {
@@ -255,7 +255,7 @@ pub fn ln2<T: Float>(_like: T) -> T {
 /// `ln(10)` in the type of `like`.
 ///
 /// ```
-/// assert_eq!(adjoint::scalar::ln10(0.0_f32), std::f32::consts::LN_10);
+/// assert_eq!(adjoint_runtime::scalar::ln10(0.0_f32), std::f32::consts::LN_10);
 /// ```
 #[inline(always)]
 pub fn ln10<T: Float>(_like: T) -> T {

@@ -10,7 +10,7 @@ use crate::scalar::Float;
 /// `Vec` or array of the same length; a reference has its target's tangent.
 ///
 /// ```
-/// use adjoint::Differentiable;
+/// use adjoint_runtime::Differentiable;
 /// let x: &[f64] = &[1.0, 2.0];
 /// assert_eq!(x.zero_tangent(), vec![0.0, 0.0]);
 /// assert_eq!(3.0_f32.zero_tangent(), 0.0);
@@ -78,7 +78,7 @@ impl<T: Differentiable + ?Sized> Differentiable for &T {
 /// A zero gradient shaped like `value`; what generated code calls.
 ///
 /// ```
-/// assert_eq!(adjoint::tangent::zero_tangent(&[1.0_f64; 3]), [0.0; 3]);
+/// assert_eq!(adjoint_runtime::tangent::zero_tangent(&[1.0_f64; 3]), [0.0; 3]);
 /// ```
 #[inline(always)]
 pub fn zero_tangent<T: Differentiable + ?Sized>(value: &T) -> T::Tangent {
@@ -92,7 +92,7 @@ pub fn zero_tangent<T: Differentiable + ?Sized>(value: &T) -> T::Tangent {
 /// parameter it does not differentiate, which cannot be added to anything.
 ///
 /// ```
-/// use adjoint::Accumulate;
+/// use adjoint_runtime::Accumulate;
 /// let mut acc = vec![1.0, 2.0];
 /// acc.accumulate(vec![0.5, 0.5]);
 /// assert_eq!(acc, [1.5, 2.5]);
@@ -167,7 +167,7 @@ fn accumulate_slice<T: Float>(acc: &mut [T], g: &[T]) {
 ///
 /// ```
 /// let mut acc = 1.0_f64;
-/// adjoint::tangent::accumulate(&mut acc, 2.0);
+/// adjoint_runtime::tangent::accumulate(&mut acc, 2.0);
 /// assert_eq!(acc, 3.0);
 /// ```
 #[inline(always)]
