@@ -272,3 +272,73 @@ fn integers_bools_and_macros_pass_through() {
     assert_eq!(g, vec![4.0, 0.0, 12.0]);
     assert_eq!(dt, 0.0);
 }
+
+// ---- accumulation loops, which the compiler fuses (see macros/src/fusion.rs) ----
+
+#[differentiable]
+fn two_sums(x: &[f64], k: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += k * x[i] * x[i];
+    }
+    let mut t = 1.0;
+    let mut j = 0;
+    while j < x.len() {
+        t -= (x[j] * k).sin();
+        j += 1;
+    }
+    s.sqrt() * t + x[0] * s
+}
+
+#[test]
+fn accumulation_loops_in_sequence_with_outer_values() {
+    let x = [0.3, -1.1, 0.7, 2.0];
+    let (_, (g, dk)) = two_sums_grad(&x, 1.3);
+    let mut p = x.to_vec();
+    p.push(1.3);
+    let mut full = g.clone();
+    full.push(dk);
+    assert_fd(&full, |q| two_sums(&q[..4], q[4]), &p);
+}
+
+#[differentiable]
+fn sums_in_branches(x: &[f64], flag: bool) -> f64 {
+    let mut total = 0.0;
+    if flag {
+        for i in 0..x.len() {
+            total += x[i].exp();
+        }
+    } else {
+        total = x[0];
+    }
+    let mut outer = 0.0;
+    for i in 0..x.len() {
+        let mut inner = 0.0;
+        for j in 0..=i {
+            inner += x[j] * x[i];
+        }
+        outer += inner.tanh();
+    }
+    total * outer
+}
+
+#[test]
+fn accumulation_loops_inside_branches_and_loops() {
+    let x = [0.3, -0.4, 0.8];
+    for flag in [true, false] {
+        let (_, g) = sums_in_branches_grad(&x, flag);
+        assert_fd(&g, |q| sums_in_branches(q, flag), &x);
+    }
+}
+
+#[test]
+fn a_pullback_scales_fused_loops_by_its_cotangent() {
+    // rosenbrock_n's only loop is fused; the pullback at 2.5 is 2.5 x the gradient.
+    let x = [0.5, 1.2, -0.3];
+    let (_, g) = rosenbrock_n_grad(&x);
+    let (_, pullback) = rosenbrock_n_vjp(&x);
+    let (g2,) = pullback(2.5);
+    for k in 0..3 {
+        assert_relative_eq!(g2[k], 2.5 * g[k], max_relative = 1e-12);
+    }
+}

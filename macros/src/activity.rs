@@ -194,7 +194,7 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
     loop {
         let before = act.needed.iter().filter(|b| **b).count();
         let mut needed = act.needed.clone();
-        mark_needed(&prog.body, &act, &mut needed, false);
+        mark_needed(&prog.body, &act, &mut needed, true);
         act.needed = needed;
         if act.needed.iter().filter(|b| **b).count() == before {
             return act;

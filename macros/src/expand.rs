@@ -160,6 +160,7 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
         prog: &prog,
         act: &act,
         rt,
+        adj_override: Default::default(),
     };
     Ok(emit_functions(f, &em, &output, receiver))
 }
@@ -243,7 +244,7 @@ fn emit_functions(
             quote!(let mut #d = #rt::zero_tangent(&#id);)
         })
         .collect();
-    let reverse = em.reverse_block(&prog.body, &[], &seeds);
+    let reverse = em.reverse_body(&prog.body, &seeds);
     let grads: Vec<TokenStream> = em
         .prog
         .params

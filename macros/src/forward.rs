@@ -3,6 +3,7 @@
 //! differentiable call's pullback.
 
 use crate::activity::{self, Activity};
+use crate::fusion;
 use crate::ir::*;
 use crate::rules;
 use proc_macro2::{Ident, Span, TokenStream};
@@ -45,11 +46,15 @@ impl Mode {
     }
 }
 
+#[derive(Clone)]
 pub struct Emitter<'a> {
     pub prog: &'a Program,
     pub act: &'a Activity,
     /// `::adjoint::__private` (or the `crate = "…"` override).
     pub rt: TokenStream,
+    /// Adjoints renamed inside a fused loop body (see `fusion`): the unit
+    /// buffers that stand for outer values' adjoints there.
+    pub adj_override: std::collections::HashMap<Var, Ident>,
 }
 
 /// Names of loop-related locals; they end in letters, so they never equal a
@@ -65,6 +70,9 @@ impl Emitter<'_> {
 
     /// The adjoint of a value: `__dname_N`.
     pub fn adj(&self, v: Var) -> Ident {
+        if let Some(id) = self.adj_override.get(&v) {
+            return id.clone();
+        }
         Ident::new(&format!("__d{}", self.prog.info(v).tag), Span::mixed_site())
     }
 
@@ -303,12 +311,70 @@ impl Emitter<'_> {
         quote_spanned!(span=> let #pat = #value;)
     }
 
+    /// The unit-adjoint buffer of outer value `v` in fused loop `id`.
+    pub fn unit_buffer(&self, id: usize, v: Var) -> Ident {
+        Ident::new(
+            &format!("__loop{id}_u{}", self.prog.info(v).tag),
+            Span::mixed_site(),
+        )
+    }
+
+    /// A loop whose reverse runs inside it (see `fusion`): the body, then its
+    /// reverse with a unit adjoint on the accumulator, adding into buffers.
+    fn fused_forward(&self, l: &Loop, acc: usize, mode: Mode) -> TokenStream {
+        let rt = &self.rt;
+        let reached = fusion::reached(l, self.act);
+        let mut inner = self.clone();
+        let mut buffers = Vec::new();
+        for v in &reached {
+            let u = self.unit_buffer(l.id, *v);
+            let init = match self.prog.info(*v).kind {
+                Kind::Scalar => quote!(-0.0),
+                Kind::Container => {
+                    let id = self.ident(*v);
+                    quote!(#rt::zero_tangent(&#id))
+                }
+            };
+            buffers.push(quote!(let mut #u = #init;));
+            inner.adj_override.insert(*v, u);
+        }
+        let body_mode = Mode {
+            filter: false,
+            effects: mode.effects,
+            tape: true,
+        };
+        let body = inner.block(&l.body, body_mode);
+        let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();
+        let seed = [(l.carried[acc].exit.clone(), quote!(1.0))];
+        let reverse = inner.reverse_block(&l.body, &entries, &seed);
+        let body = quote!(#body { #reverse });
+        let lp = self.plain_loop(l, mode, body, false);
+        quote!(#(#buffers)* #lp)
+    }
+
     fn loop_forward(&self, l: &Loop, mode: Mode) -> TokenStream {
         let live = activity::loop_live(l, self.act);
         let tape = mode.tape && live;
+        if tape && let Some(acc) = fusion::accumulator(l, self.act) {
+            return self.fused_forward(l, acc, mode);
+        }
         let stack = loop_ident(l.id, "stack");
         let saved: Vec<Var> = self.saved(l);
         let use_stack = tape && (matches!(l.kind, LoopKind::While { .. }) || !saved.is_empty());
+        let saved_ids: Vec<&Ident> = saved.iter().map(|v| self.ident(*v)).collect();
+        let push = use_stack.then(|| quote!(#stack.push((#(#saved_ids,)*));));
+        let rt = &self.rt;
+        let new_stack = use_stack.then(|| quote!(let mut #stack = #rt::Vec::new();));
+        let body = self.block(&l.body, mode.nested());
+        let body = quote!(#push #body);
+        // The reverse sweep walks the same range backwards: keep it.
+        let lp = self.plain_loop(l, mode, body, tape);
+        quote!(#new_stack #lp)
+    }
+
+    /// The loop itself: carried values in slots, `body` run once per
+    /// iteration. `keep_iter` iterates over a clone of the range.
+    fn plain_loop(&self, l: &Loop, mode: Mode, body: TokenStream, keep_iter: bool) -> TokenStream {
         let slots: Vec<Ident> = (0..l.carried.len())
             .map(|k| loop_ident(l.id, &format!("slot{k}")))
             .collect();
@@ -316,16 +382,11 @@ impl Emitter<'_> {
         let entries: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.entry)).collect();
         let exits: Vec<TokenStream> = l.carried.iter().map(|c| self.operand(&c.exit)).collect();
         let outs: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.out)).collect();
-        let saved_ids: Vec<&Ident> = saved.iter().map(|v| self.ident(*v)).collect();
-        let push = use_stack.then(|| quote!(#stack.push((#(#saved_ids,)*));));
-        let rt = &self.rt;
-        let new_stack = use_stack.then(|| quote!(let mut #stack = #rt::Vec::new();));
-        let body = self.block(&l.body, mode.nested());
         let head_and_loop = match &l.kind {
             LoopKind::For { index, iter } => {
                 let index = self.ident(*index);
                 let iter_ts = self.operand(iter);
-                let iter_expr = if tape {
+                let iter_expr = if keep_iter {
                     quote!(::core::clone::Clone::clone(&#iter_ts))
                 } else {
                     iter_ts
@@ -333,7 +394,6 @@ impl Emitter<'_> {
                 quote! {
                     for #index in #iter_expr {
                         #(let #entries = #slots;)*
-                        #push
                         #body
                         #(#slots = #exits;)*
                     }
@@ -347,7 +407,6 @@ impl Emitter<'_> {
                         #(let #entries = #slots;)*
                         #cond_code
                         if !#cond { break; }
-                        #push
                         #body
                         #(#slots = #exits;)*
                     }
@@ -355,7 +414,6 @@ impl Emitter<'_> {
             }
         };
         quote! {
-            #new_stack
             #(let mut #slots = #inits;)*
             #head_and_loop
             #(let #outs = #slots;)*

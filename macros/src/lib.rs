@@ -19,6 +19,7 @@ mod check;
 mod error;
 mod expand;
 mod forward;
+mod fusion;
 mod ir;
 mod lower;
 mod lower_expr;

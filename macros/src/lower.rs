@@ -99,6 +99,9 @@ pub struct Lowerer<'e> {
     next_loop: usize,
     /// How many loops enclose the code being lowered.
     pub(crate) loop_depth: usize,
+    /// Pure operations already computed, per enclosing block: a repeated
+    /// `x[i]` or `a * b` reuses the first value (one adjoint, one update).
+    cse: Vec<HashMap<String, Var>>,
 }
 
 impl<'e> Lowerer<'e> {
@@ -111,6 +114,7 @@ impl<'e> Lowerer<'e> {
             counter: 0,
             next_loop: 0,
             loop_depth: 0,
+            cse: vec![HashMap::new()],
         }
     }
 
@@ -146,6 +150,12 @@ impl<'e> Lowerer<'e> {
 
     /// Appends `let <fresh> = op;` and returns the new value.
     pub fn push_op(&mut self, op: Op, span: Span) -> Operand {
+        let key = pure_key(&op);
+        if let Some(key) = &key
+            && let Some(v) = self.cse.iter().rev().find_map(|m| m.get(key))
+        {
+            return Operand::Var(*v);
+        }
         let kind = match &op {
             Op::Copy(o) | Op::Ref(o) => self.kind_of(o),
             _ => Kind::Scalar,
@@ -157,6 +167,9 @@ impl<'e> Lowerer<'e> {
             outs: None,
             span,
         });
+        if let Some(key) = key {
+            self.cse.last_mut().expect("a level").insert(key, var);
+        }
         Operand::Var(var)
     }
 
@@ -170,7 +183,9 @@ impl<'e> Lowerer<'e> {
     /// Runs `f` collecting the statements it pushes into a new block.
     pub fn in_block<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> (Block, T) {
         let saved = std::mem::take(&mut self.cur);
+        self.cse.push(HashMap::new());
         let value = f(self);
+        self.cse.pop();
         let stmts = std::mem::replace(&mut self.cur, saved);
         (
             Block {
@@ -837,6 +852,38 @@ impl<'e> Lowerer<'e> {
         self.prog.body = block;
         value
     }
+}
+
+/// A key naming a pure operation by what it computes, or `None` for
+/// operations with effects or hidden inputs (calls, opaque code).
+fn pure_key(op: &Op) -> Option<String> {
+    let o = |x: &Operand| match x {
+        Operand::Var(v) => format!("v{}", v.0),
+        Operand::Const(c) => format!("({c})"),
+    };
+    Some(match op {
+        Op::Neg(x) => format!("neg {}", o(x)),
+        Op::Not(x) => format!("not {}", o(x)),
+        Op::Binary {
+            tokens, lhs, rhs, ..
+        } => format!("{} {tokens} {}", o(lhs), o(rhs)),
+        Op::Index { base, index } => format!("{}[{}]", o(base), o(index)),
+        Op::Cast { operand, ty } => format!("{} as {}", o(operand), ty.to_token_stream()),
+        Op::Method {
+            recv,
+            name,
+            turbofish,
+            args,
+        } => {
+            let n = name.to_string();
+            if crate::rules::method_mask(&n).is_none() && !crate::rules::is_non_diff_method(&n) {
+                return None;
+            }
+            let args: Vec<String> = args.iter().map(o).collect();
+            format!("{}.{n}{turbofish}({})", o(recv), args.join(","))
+        }
+        _ => return None,
+    })
 }
 
 /// `+=` and friends as the binary operator they apply.

@@ -44,6 +44,56 @@ impl Emitter<'_> {
         quote!(#(#decls)* #(#seeds)* #(#stmts)*)
     }
 
+    /// The reverse of the function's body: as [`Self::reverse_block`], and
+    /// where a fused loop is the first to add into a parameter's adjoint (no
+    /// statement after it reads the parameter), its buffer becomes that adjoint.
+    pub fn reverse_body(&self, b: &Block, seeds: &[(Operand, TokenStream)]) -> TokenStream {
+        let params: Vec<Var> = self.prog.params.iter().map(|p| p.var).collect();
+        let head = self.reverse_block(
+            &Block {
+                stmts: Vec::new(),
+                yields: Vec::new(),
+            },
+            &[],
+            seeds,
+        );
+        let mut defs = Vec::new();
+        for st in &b.stmts {
+            match st {
+                Stmt::Let { var, outs, .. } => defs.extend(activity::defined(*var, outs)),
+                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => {
+                    defs.extend(outs.iter().copied())
+                }
+                Stmt::Loop(l) => defs.extend(l.carried.iter().map(|c| c.out)),
+                Stmt::Effect { .. } => {}
+            }
+        }
+        let decls: Vec<TokenStream> = defs
+            .iter()
+            .filter(|v| self.act.active(**v))
+            .map(|v| self.declare_adjoint(*v))
+            .collect();
+        let mut touched: std::collections::HashSet<Var> =
+            b.yields.iter().filter_map(Operand::var).collect();
+        let mut stmts = Vec::new();
+        for st in b.stmts.iter().rev() {
+            let code = match st {
+                Stmt::Loop(l) if activity::loop_live(l, self.act) => {
+                    match crate::fusion::accumulator(l, self.act) {
+                        Some(acc) => self.reverse_fused(l, acc, &|v| {
+                            params.contains(&v) && !touched.contains(&v)
+                        }),
+                        None => self.reverse_stmt(st),
+                    }
+                }
+                _ => self.reverse_stmt(st),
+            };
+            stmts.push(code);
+            touched.extend(crate::fusion::stmt_reads(st));
+        }
+        quote!(#(#decls)* #head #(#stmts)*)
+    }
+
     /// `let mut __dx = <zero>;`. A scalar adjoint starts at `-0.0`, the
     /// identity of `+`, so that the first `+=` folds away.
     pub fn declare_adjoint(&self, v: Var) -> TokenStream {
@@ -117,6 +167,32 @@ impl Emitter<'_> {
             }
             Stmt::Loop(l) => self.reverse_loop(l),
         }
+    }
+
+    /// The reverse of a fused loop (see `fusion`): its body's reverse already
+    /// ran with a unit adjoint; scale the buffers by the accumulator's adjoint.
+    ///
+    /// `fresh(v)`: `v`'s adjoint is still its initial zero here, so the buffer
+    /// can become the adjoint (no zero buffer, no extra pass).
+    fn reverse_fused(&self, l: &Loop, acc: usize, fresh: &dyn Fn(Var) -> bool) -> TokenStream {
+        let c = &l.carried[acc];
+        if !self.act.active(c.out) {
+            return TokenStream::new();
+        }
+        let ds = self.adj(c.out);
+        let rt = &self.rt;
+        let mut out = TokenStream::new();
+        for v in crate::fusion::reached(l, self.act) {
+            let u = self.unit_buffer(l.id, v);
+            let d = self.adj(v);
+            out.extend(match self.prog.info(v).kind {
+                Kind::Scalar => quote!(#d += #ds * #u;),
+                Kind::Container if fresh(v) => quote!(#d = #rt::scaled(#u, #ds);),
+                Kind::Container => quote!(#rt::accumulate_scaled(&mut #d, #ds, #u);),
+            });
+        }
+        out.extend(self.add_to(&c.init, quote!(#ds)));
+        out
     }
 
     /// Adjoints flowing from merged outputs into a branch's yields.
@@ -199,7 +275,8 @@ impl Emitter<'_> {
                 Some(b) => {
                     let db = self.adj(b);
                     let i = self.operand(index);
-                    quote!(#db[#i] += #dy;)
+                    let rt = &self.rt;
+                    quote!(#rt::add_at(&mut #db, #i, #dy);)
                 }
                 None => TokenStream::new(),
             },
@@ -267,6 +344,9 @@ impl Emitter<'_> {
     fn reverse_loop(&self, l: &Loop) -> TokenStream {
         if !activity::loop_live(l, self.act) {
             return TokenStream::new();
+        }
+        if let Some(acc) = crate::fusion::accumulator(l, self.act) {
+            return self.reverse_fused(l, acc, &|_| false);
         }
         let active: Vec<(usize, &Carried)> = l
             .carried

@@ -21,7 +21,9 @@ pub use tangent::{Accumulate, Differentiable};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::scalar::{self, Float};
-    pub use crate::tangent::{Accumulate, Differentiable, accumulate, zero_tangent};
+    pub use crate::tangent::{
+        Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, scaled, zero_tangent,
+    };
     pub use ::core::{concat, file, line, stringify};
     pub use ::std::vec::Vec;
 }

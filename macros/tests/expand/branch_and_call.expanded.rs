@@ -36,7 +36,6 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
                 __dx_0 += __dt_2 * ((x + 1.0).recip());
             } else {
                 let __t_3 = x.exp();
-                let __t_4 = __t_3 - 1.0;
                 let mut __dt_3 = -0.0;
                 let mut __dt_4 = -0.0;
                 __dt_4 += __dv_5;
@@ -113,7 +112,6 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
                 ),
             ) {
                 let (__t_6, __pbt_6) = soft_vjp(__y_5);
-                let __y_8 = __t_6 * __y_5;
                 let mut __dy_5 = -0.0;
                 let mut __dt_6 = -0.0;
                 let mut __dy_8 = -0.0;

@@ -23,50 +23,36 @@ fn sum_of_squares_vjp(
         let x = x;
         0..x.len()
     };
-    let mut __loop0_stack = ::adjoint::__private::Vec::new();
+    let mut __loop0_ux_0 = ::adjoint::__private::zero_tangent(&x);
     let mut __loop0_slot0 = 0.0;
-    for __i_2 in ::core::clone::Clone::clone(&__t_1) {
+    for __i_2 in __t_1 {
         let __s_3 = __loop0_slot0;
-        __loop0_stack.push((__s_3,));
         let __t_4 = x[__i_2];
-        let __t_5 = x[__i_2];
-        let __t_6 = __t_4 * __t_5;
-        let __s_8 = __s_3 + __t_6;
-        __loop0_slot0 = __s_8;
+        let __t_5 = __t_4 * __t_4;
+        let __s_7 = __s_3 + __t_5;
+        {
+            let mut __ds_3 = -0.0;
+            let mut __dt_4 = -0.0;
+            let mut __dt_5 = -0.0;
+            let mut __ds_7 = -0.0;
+            __ds_7 += 1.0;
+            __ds_3 += __ds_7;
+            __dt_5 += __ds_7;
+            __dt_4 += __dt_5 * __t_4;
+            __dt_4 += __dt_5 * __t_4;
+            ::adjoint::__private::add_at(&mut __loop0_ux_0, __i_2, __dt_4);
+        }
+        __loop0_slot0 = __s_7;
     }
-    let __s_9 = __loop0_slot0;
+    let __s_8 = __loop0_slot0;
     (
-        __s_9,
+        __s_8,
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __ds_9 = -0.0;
-            __ds_9 += __ct0;
-            let mut __loop0_dslot0 = __ds_9;
-            for (__i_2, (__s_3,)) in ::core::iter::Iterator::zip(
-                ::core::iter::Iterator::rev(__t_1),
-                ::core::iter::Iterator::rev(
-                    ::core::iter::IntoIterator::into_iter(__loop0_stack),
-                ),
-            ) {
-                let __t_4 = x[__i_2];
-                let __t_5 = x[__i_2];
-                let __t_6 = __t_4 * __t_5;
-                let __s_8 = __s_3 + __t_6;
-                let mut __ds_3 = -0.0;
-                let mut __dt_4 = -0.0;
-                let mut __dt_5 = -0.0;
-                let mut __dt_6 = -0.0;
-                let mut __ds_8 = -0.0;
-                __ds_8 += __loop0_dslot0;
-                __ds_3 += __ds_8;
-                __dt_6 += __ds_8;
-                __dt_4 += __dt_6 * __t_5;
-                __dt_5 += __dt_6 * __t_4;
-                __dx_0[__i_2] += __dt_5;
-                __dx_0[__i_2] += __dt_4;
-                __loop0_dslot0 = __ds_3;
-            }
+            let mut __ds_8 = -0.0;
+            __ds_8 += __ct0;
+            __dx_0 = ::adjoint::__private::scaled(__loop0_ux_0, __ds_8);
             (__dx_0,)
         },
     )
