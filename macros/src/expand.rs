@@ -165,6 +165,20 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
     Ok(emit_functions(f, &em, &output, receiver))
 }
 
+/// Does the reverse sweep always add something into `v`'s adjoint? True when
+/// an active operation of the body's top level (run unconditionally) reads it.
+fn surely_contributed(prog: &Program, act: &activity::Activity, v: Var) -> bool {
+    prog.body.stmts.iter().any(|s| match s {
+        Stmt::Let { var, op, outs, .. } => {
+            activity::defined(*var, outs).iter().any(|d| act.active(*d))
+                && activity::flow_sources(op)
+                    .iter()
+                    .any(|o| o.var() == Some(v))
+        }
+        _ => false,
+    })
+}
+
 /// Leaves of a value of type `out` as expressions: `(a, (b, c))` from `[a, b, c]`.
 fn rebuild(out: &Output, leaves: &mut impl Iterator<Item = TokenStream>) -> TokenStream {
     match out {
@@ -241,7 +255,15 @@ fn emit_functions(
             let d = em.adj(p.var);
             let id = &p.ident;
             let rt = &em.rt;
-            quote!(let mut #d = #rt::zero_tangent(&#id);)
+            if prog.info(p.var).kind == Kind::Scalar && surely_contributed(prog, em.act, p.var) {
+                // Some contribution always arrives: start at -0.0, the identity
+                // of `+`, so that the first one folds away. (A parameter that may
+                // receive none starts at +0.0, so that its gradient prints as 0.)
+                let ty = p.tangent.as_ref().expect("filtered to wrt parameters");
+                quote!(let mut #d: #ty = -0.0;)
+            } else {
+                quote!(let mut #d = #rt::zero_tangent(&#id);)
+            }
         })
         .collect();
     let reverse = em.reverse_body(&prog.body, &seeds);
@@ -271,7 +293,7 @@ fn emit_functions(
         #allow
         #vis fn #vjp_name #generics (#self_param #(#params),*) -> (#ret, impl ::core::ops::FnOnce(#ret) -> (#(#tangents,)*)) #where_clause {
             #forward
-            (#value, move |__ct: #ret| {
+            (#value, #[inline] move |__ct: #ret| {
                 let #ct_pattern = __ct;
                 #(#param_decls)*
                 #reverse

@@ -276,7 +276,12 @@ impl Emitter<'_> {
                     let db = self.adj(b);
                     let i = self.operand(index);
                     let rt = &self.rt;
-                    quote!(#rt::add_at(&mut #db, #i, #dy);)
+                    match index {
+                        // A constant position: a plain update (no neighbours to
+                        // pair, and the bounds check folds away for arrays).
+                        Operand::Const(_) => quote!(#db[#i] += #dy;),
+                        Operand::Var(_) => quote!(#rt::add_at(&mut #db, #i, #dy);),
+                    }
                 }
                 None => TokenStream::new(),
             },

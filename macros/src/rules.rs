@@ -175,8 +175,9 @@ pub fn binary_contributions(
         Add => (quote!(#dy), quote!(#dy)),
         Sub => (quote!(#dy), quote!(-#dy)),
         Mul => (quote!(#dy * #b), quote!(#dy * #a)),
-        // y = a / b: dy/da = 1/b, dy/db = -a/b² = -y/b
-        Div => (quote!(#dy / #b), quote!(-(#dy * #y) / #b)),
+        // y = a / b: dy/da = 1/b, dy/db = -a/b² = -y/b. Both contributions
+        // divide `dy` by `b`, so the optimizer does that division once.
+        Div => (quote!(#dy / #b), quote!(-((#dy / #b) * #y))),
         // y = a - trunc(a/b)·b
         Rem => (quote!(#dy), quote!(-(#dy * #s::trunc(#a / #b)))),
         NonDiff => (TokenStream::new(), TokenStream::new()),

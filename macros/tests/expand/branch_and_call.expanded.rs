@@ -24,6 +24,7 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
     };
     (
         __v_5,
+        #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
@@ -98,9 +99,10 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
     let __y_9 = __loop0_slot0;
     (
         __y_9,
+        #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
-            let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
+            let mut __dx_0: f64 = -0.0;
             let mut __dy_2 = -0.0;
             let mut __dy_9 = -0.0;
             __dy_9 += __ct0;

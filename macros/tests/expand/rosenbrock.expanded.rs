@@ -22,10 +22,11 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
     let __t_8 = __t_3 + __t_7;
     (
         __t_8,
+        #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
-            let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __dy_1 = ::adjoint::__private::zero_tangent(&y);
+            let mut __dx_0: f64 = -0.0;
+            let mut __dy_1: f64 = -0.0;
             let mut __dt_2 = -0.0;
             let mut __dt_3 = -0.0;
             let mut __dt_4 = -0.0;

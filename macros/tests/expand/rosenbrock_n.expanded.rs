@@ -75,6 +75,7 @@ fn rosenbrock_n_vjp(
     let __s_18 = __loop0_slot0;
     (
         __s_18,
+        #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);

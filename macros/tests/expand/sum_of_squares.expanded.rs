@@ -47,6 +47,7 @@ fn sum_of_squares_vjp(
     let __s_8 = __loop0_slot0;
     (
         __s_8,
+        #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);

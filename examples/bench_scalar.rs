@@ -1,0 +1,112 @@
+//! The scalar benchmarks of `benches/scalar.rs`, timed interleaved: each
+//! round runs every variant once, so that the load of a shared machine falls
+//! on all of them alike. Prints one JSON line with the median time of each
+//! variant and the ratio adjoint / hand-written.
+//!
+//! `cargo run --release --example bench_scalar [-- --rounds N]`
+
+#[path = "../benches/scalar_fns.rs"]
+mod scalar_fns;
+
+use scalar_fns::*;
+use std::hint::black_box;
+use std::time::Instant;
+
+type Variant<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("error: --rounds needs a positive integer");
+                std::process::exit(2)
+            }),
+        None => 301usize,
+    };
+    check_agreement();
+    let pts: Vec<(f64, f64)> = (0..64)
+        .map(|i| ((i as f64 * 0.7).sin() * 1.5, (i as f64 * 0.3).cos()))
+        .collect();
+    let x: Vec<f64> = (0..1000).map(|i| (i as f64 * 0.37).sin()).collect();
+    let ps: Vec<[f64; 10]> = (0..64)
+        .map(|i| PHYSICS_AT.map(|v| v * (1.0 + 0.01 * (i as f64 * 0.9).sin())))
+        .collect();
+    // Per call: 64 points for the nanosecond-scale functions.
+    let variants: Vec<Variant> = vec![
+        (
+            "rosenbrock_2d_x64/adjoint",
+            Box::new(|| {
+                pts.iter().for_each(|&(a, b)| {
+                    black_box(rosen2_grad(black_box(a), b));
+                })
+            }),
+        ),
+        (
+            "rosenbrock_2d_x64/hand",
+            Box::new(|| {
+                pts.iter().for_each(|&(a, b)| {
+                    black_box(rosen2_hand(black_box(a), b));
+                })
+            }),
+        ),
+        (
+            "rosenbrock_1000/adjoint",
+            Box::new(|| {
+                black_box(rosen_n_grad(black_box(&x)));
+            }),
+        ),
+        (
+            "rosenbrock_1000/hand",
+            Box::new(|| {
+                black_box(rosen_n_hand(black_box(&x)));
+            }),
+        ),
+        (
+            "physics_49_ops_x64/adjoint",
+            Box::new(|| {
+                ps.iter().for_each(|p| {
+                    black_box(physics_grad(black_box(*p)));
+                })
+            }),
+        ),
+        (
+            "physics_49_ops_x64/hand",
+            Box::new(|| {
+                ps.iter().for_each(|p| {
+                    black_box(physics_hand(black_box(*p)));
+                })
+            }),
+        ),
+    ];
+    let mut samples = vec![Vec::with_capacity(rounds); variants.len()];
+    for _ in 0..rounds {
+        for (k, (_, f)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            samples[k].push(t.elapsed().as_nanos() as f64 / 20.0);
+        }
+    }
+    let medians: Vec<f64> = samples.into_iter().map(median).collect();
+    let mut fields = vec![format!("\"rounds\":{rounds}")];
+    for (k, (name, _)) in variants.iter().enumerate() {
+        fields.push(format!("\"{name}_ns\":{:.1}", medians[k]));
+    }
+    for pair in 0..variants.len() / 2 {
+        let name = variants[2 * pair].0.trim_end_matches("/adjoint");
+        fields.push(format!(
+            "\"{name}_ratio\":{:.3}",
+            medians[2 * pair] / medians[2 * pair + 1]
+        ));
+    }
+    println!("{{{}}}", fields.join(","));
+}
