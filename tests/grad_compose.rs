@@ -180,3 +180,31 @@ fn an_impl_block_marks_every_method() {
     assert_relative_eq!(dw, 4.0 * 1.5, max_relative = 1e-12);
     assert_relative_eq!(p.potential_grad(0.3).1, dt, max_relative = 1e-12);
 }
+
+/// A runtime path of one's own, as adjoint's crates use `crate = "crate"`.
+mod my_runtime {
+    pub use adjoint::*;
+}
+
+#[differentiable(crate = "crate::my_runtime")]
+fn through_own_path(x: &[f64]) -> f64 {
+    x[0] * x[1]
+}
+
+#[differentiable]
+fn text_and_chars_are_not_differentiated(x: f64, label: &str, sep: char, flags: &[bool]) -> f64 {
+    if label.len() > 2 && sep == ',' && flags[0] {
+        x * x
+    } else {
+        x
+    }
+}
+
+#[test]
+fn crate_path_override_and_default_wrt() {
+    let (_, g) = through_own_path_grad(&[2.0, 3.0]);
+    assert_eq!(g, vec![3.0, 2.0]);
+    // Only `x` is differentiated by default: the gradient is the bare f64.
+    let (_, g): (f64, f64) = text_and_chars_are_not_differentiated_grad(1.5, "abc", ',', &[true]);
+    assert_eq!(g, 3.0);
+}
