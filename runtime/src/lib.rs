@@ -9,12 +9,20 @@
 //! - [`Accumulate`]: adding one gradient into another (`dx += g`).
 //! - [`scalar`]: the derivative helpers for float methods whose rule is more than
 //!   one expression (ties of `max`/`min`/`clamp`, `abs` at zero, ...).
+//! - [`Tensor`] and [`ops`]: n-dimensional arrays and their operations, each
+//!   with its derivative rule beside it; [`gradcheck`] compares rules with
+//!   finite differences.
 
+pub mod gradcheck;
+pub mod ops;
 pub mod scalar;
 pub mod tangent;
+pub mod tensor;
 
 pub use scalar::Float;
 pub use tangent::{Accumulate, Differentiable};
+pub use tensor::Tensor;
+pub use tensor::rng::Rng;
 
 /// Paths used by generated code. Not a public API: names here may change in any
 /// release. Generated code names them as `::adjoint::__private::…`.

@@ -16,7 +16,14 @@
 pub trait Float:
     Copy
     + PartialOrd
+    + Default
+    + Send
+    + Sync
+    + 'static
     + core::fmt::Debug
+    + core::fmt::Display
+    + core::ops::SubAssign
+    + core::ops::MulAssign
     + core::ops::Add<Output = Self>
     + core::ops::Sub<Output = Self>
     + core::ops::Mul<Output = Self>
@@ -48,10 +55,39 @@ pub trait Float:
     fn trunc(self) -> Self;
     /// `self.is_nan()`.
     fn is_nan(self) -> bool;
+    /// `self.exp()`.
+    fn exp(self) -> Self;
+    /// `self.sqrt()`.
+    fn sqrt(self) -> Self;
+    /// `self.tanh()`.
+    fn tanh(self) -> Self;
+    /// `self.abs()`.
+    fn abs(self) -> Self;
+    /// `self.ln_1p()`.
+    fn ln_1p(self) -> Self;
+    /// `self.max(other)`.
+    fn max(self, other: Self) -> Self;
+    /// `self.is_finite()`.
+    fn is_finite(self) -> bool;
+    /// `C = A·B` for row-major `A` (`m×k`, row stride `lda`), `B` (`k×n`,
+    /// row stride `ldb`; `trans_*` reads the operand transposed) into `C`
+    /// (`m×n`, contiguous), with the platform's fastest kernel (matrixmultiply's
+    /// sgemm/dgemm, which picks AVX2/FMA/AVX-512 at run time).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        trans_a: bool,
+        b: &[Self],
+        trans_b: bool,
+        c: &mut [Self],
+    );
 }
 
 macro_rules! impl_float {
-    ($t:ident) => {
+    ($t:ident, $gemm:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -89,11 +125,86 @@ macro_rules! impl_float {
             fn is_nan(self) -> bool {
                 $t::is_nan(self)
             }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                $t::sqrt(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $t::tanh(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                $t::max(self, other)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                $t::is_finite(self)
+            }
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                trans_a: bool,
+                b: &[Self],
+                trans_b: bool,
+                c: &mut [Self],
+            ) {
+                assert!(
+                    a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+                    "gemm: buffers too small"
+                );
+                // Row-major strides; a transposed operand swaps them.
+                let (rsa, csa) = if trans_a {
+                    (1, m as isize)
+                } else {
+                    (k as isize, 1)
+                };
+                let (rsb, csb) = if trans_b {
+                    (1, k as isize)
+                } else {
+                    (n as isize, 1)
+                };
+                // SAFETY: the assertion above keeps every index the kernel
+                // reads (< m·k in `a`, < k·n in `b`) and writes (< m·n in `c`)
+                // inside the slices; `c` does not alias `a` or `b` (it is `&mut`).
+                unsafe {
+                    matrixmultiply::$gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
+                }
+            }
         }
     };
 }
-impl_float!(f32);
-impl_float!(f64);
+impl_float!(f32, sgemm);
+impl_float!(f64, dgemm);
 
 /// `d/dx x.powi(n) = n · x^(n-1)`.
 ///

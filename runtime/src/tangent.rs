@@ -263,7 +263,7 @@ pub trait Scale<T> {
 impl<T: Float> Scale<T> for Vec<T> {
     #[inline]
     fn scale(mut self, s: T) -> Self {
-        self.iter_mut().for_each(|e| *e = *e * s);
+        self.iter_mut().for_each(|e| *e *= s);
         self
     }
 }
@@ -271,7 +271,7 @@ impl<T: Float> Scale<T> for Vec<T> {
 impl<T: Float, const N: usize> Scale<T> for [T; N] {
     #[inline]
     fn scale(mut self, s: T) -> Self {
-        self.iter_mut().for_each(|e| *e = *e * s);
+        self.iter_mut().for_each(|e| *e *= s);
         self
     }
 }

@@ -1,0 +1,205 @@
+//! Matrix products (2-D and batched 3-D) through the platform GEMM, and
+//! transposes.
+
+use crate::scalar::Float;
+use crate::tensor::Tensor;
+
+/// `(batch, m, k)` of a matmul operand, its batch 1 for a 2-D matrix.
+#[track_caller]
+fn dims(op: &str, t: &Tensor<impl Float>) -> (usize, usize, usize) {
+    match *t.shape() {
+        [m, k] => (1, m, k),
+        [b, m, k] => (b, m, k),
+        _ => panic!(
+            "{op}: expected a 2-D or 3-D tensor, got shape {:?}",
+            t.shape()
+        ),
+    }
+}
+
+/// `C[b] = op(A[b]) · op(B[b])` over a batch, where a 2-D operand is shared by
+/// every batch entry. `ta`/`tb` read an operand transposed.
+#[allow(clippy::too_many_arguments)]
+fn batched<T: Float>(
+    a: &[T],
+    b: &[T],
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    a_shared: bool,
+    b_shared: bool,
+) -> Vec<T> {
+    let mut c = vec![T::ZERO; batch * m * n];
+    for i in 0..batch {
+        let ai = if a_shared {
+            a
+        } else {
+            &a[i * m * k..(i + 1) * m * k]
+        };
+        let bi = if b_shared {
+            b
+        } else {
+            &b[i * k * n..(i + 1) * k * n]
+        };
+        T::gemm(m, k, n, ai, ta, bi, tb, &mut c[i * m * n..(i + 1) * m * n]);
+    }
+    c
+}
+
+impl<T: Float> Tensor<T> {
+    /// The matrix product: `[m, k] · [k, n] → [m, n]`, or batched
+    /// `[b, m, k] · [b, k, n] → [b, m, n]` (either side may be 2-D, shared by
+    /// the batch).
+    ///
+    /// **Panics** naming both shapes if the inner dimensions or batches differ.
+    ///
+    /// ```
+    /// use adjoint_runtime::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0_f32, 2.0, 3.0, 4.0], &[2, 2]);
+    /// let b = Tensor::from_vec(vec![1.0_f32, 0.0, 0.0, 1.0], &[2, 2]);
+    /// assert_eq!(a.matmul(&b), a);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, rhs: &Tensor<T>) -> Tensor<T> {
+        let ((ba, m, k), (bb, k2, n)) = (dims("matmul", self), dims("matmul", rhs));
+        let batch = ba.max(bb);
+        assert!(
+            k == k2 && (ba == bb || self.ndim() == 2 || rhs.ndim() == 2),
+            "matmul: shapes {:?} and {:?} do not multiply",
+            self.shape(),
+            rhs.shape()
+        );
+        let c = batched(
+            self.as_slice(),
+            rhs.as_slice(),
+            batch,
+            m,
+            k,
+            n,
+            false,
+            false,
+            self.ndim() == 2,
+            rhs.ndim() == 2,
+        );
+        let shape: Vec<usize> = if self.ndim() == 3 || rhs.ndim() == 3 {
+            vec![batch, m, n]
+        } else {
+            vec![m, n]
+        };
+        Tensor::from_vec(c, &shape)
+    }
+
+    /// The transpose of a 2-D tensor.
+    ///
+    /// ```
+    /// let a = adjoint_runtime::Tensor::from_vec(vec![1.0_f64, 2.0, 3.0], &[1, 3]);
+    /// assert_eq!(a.t().shape(), &[3, 1]);
+    /// ```
+    #[track_caller]
+    pub fn t(&self) -> Tensor<T> {
+        assert!(
+            self.ndim() == 2,
+            "t: expected a 2-D tensor, got shape {:?}",
+            self.shape()
+        );
+        self.transpose(0, 1)
+    }
+
+    /// Swaps two axes.
+    #[track_caller]
+    pub fn transpose(&self, d0: usize, d1: usize) -> Tensor<T> {
+        let nd = self.ndim();
+        assert!(
+            d0 < nd && d1 < nd,
+            "transpose: axes {d0} and {d1} out of range for shape {:?}",
+            self.shape()
+        );
+        let mut shape = self.shape().to_vec();
+        shape.swap(d0, d1);
+        let mut strides = vec![1usize; nd];
+        for i in (0..nd.saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * self.shape()[i + 1];
+        }
+        strides.swap(d0, d1);
+        let xs = self.as_slice();
+        let mut out = Vec::with_capacity(xs.len());
+        let mut idx = vec![0usize; nd];
+        for _ in 0..xs.len() {
+            out.push(xs[idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
+            for d in (0..nd).rev() {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Tensor::from_vec(out, &shape)
+    }
+}
+
+/// The rule of [`Tensor::matmul`]: `dA = dY · Bᵀ`, `dB = Aᵀ · dY` (summed over
+/// the batch for a shared 2-D operand).
+pub fn matmul_vjp<T: Float>(
+    dy: &Tensor<T>,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+) -> (Tensor<T>, Tensor<T>) {
+    let ((ba, m, k), (bb, _, n)) = (dims("matmul_vjp", a), dims("matmul_vjp", b));
+    let batch = ba.max(bb);
+    let d = dy.as_slice();
+    // dA[b] = dY[b] · B[b]ᵀ : (m×n)·(n×k)
+    let da = batched(
+        d,
+        b.as_slice(),
+        batch,
+        m,
+        n,
+        k,
+        false,
+        true,
+        false,
+        b.ndim() == 2,
+    );
+    // dB[b] = A[b]ᵀ · dY[b] : (k×m)·(m×n)
+    let db = batched(
+        a.as_slice(),
+        d,
+        batch,
+        k,
+        m,
+        n,
+        true,
+        false,
+        a.ndim() == 2,
+        false,
+    );
+    let da = reduce_batch(da, a.ndim() == 2 && batch > 1, batch, m * k);
+    let db = reduce_batch(db, b.ndim() == 2 && batch > 1, batch, k * n);
+    (
+        Tensor::from_vec(da, a.shape()),
+        Tensor::from_vec(db, b.shape()),
+    )
+}
+
+/// Sums the batch entries of a gradient whose operand was shared.
+fn reduce_batch<T: Float>(g: Vec<T>, shared: bool, batch: usize, size: usize) -> Vec<T> {
+    if !shared {
+        return g;
+    }
+    let mut out = vec![T::ZERO; size];
+    for i in 0..batch {
+        out.iter_mut()
+            .zip(&g[i * size..(i + 1) * size])
+            .for_each(|(o, &v)| *o += v);
+    }
+    out
+}
+
+/// The rule of [`Tensor::transpose`]: the gradient transposed back.
+pub fn transpose_vjp<T: Float>(dy: &Tensor<T>, d0: usize, d1: usize) -> Tensor<T> {
+    dy.transpose(d0, d1)
+}

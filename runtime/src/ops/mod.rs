@@ -1,0 +1,8 @@
+//! Differentiable tensor operations. Each file keeps an operation's forward
+//! code and its derivative rule (`*_vjp`: the gradient of each input given the
+//! output's gradient `dy`) side by side, with the formula in a comment.
+
+pub mod arith;
+pub mod linalg;
+pub mod reduce;
+pub mod unary;

@@ -1,0 +1,224 @@
+//! `Tensor`: an n-dimensional, row-major array of `f32` (the default) or `f64`.
+//!
+//! Storage is one contiguous buffer behind an `Arc`: tensors are values that
+//! differentiable code passes around, saves for the reverse sweep and clones,
+//! so a clone only bumps a count (like `torch.Tensor`, unlike `ndarray::Array`).
+//! Writing into a shared buffer copies it first (`as_mut_slice`).
+//!
+//! ```
+//! use adjoint_runtime::Tensor;
+//! let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+//! assert_eq!(x.shape(), &[2, 3]);
+//! assert_eq!((&x + 1.0).to_vec(), [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+//! ```
+
+mod display;
+pub mod rng;
+pub mod shape;
+
+use crate::scalar::Float;
+use std::sync::Arc;
+
+/// An n-dimensional, row-major array; see the [module docs](self).
+#[derive(Clone)]
+pub struct Tensor<T: Float = f32> {
+    data: Arc<Vec<T>>,
+    shape: Vec<usize>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// A tensor holding `data` in row-major order with the given shape.
+    ///
+    /// **Panics** if `data.len()` is not the product of `shape`.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::from_vec(vec![1.0_f64, 2.0], &[2, 1]);
+    /// assert_eq!(t.shape(), &[2, 1]);
+    /// ```
+    #[track_caller]
+    pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Self {
+        let n: usize = shape.iter().product();
+        assert!(
+            data.len() == n,
+            "Tensor::from_vec: {} values do not fill shape {shape:?} ({n} values)",
+            data.len()
+        );
+        Tensor {
+            data: Arc::new(data),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// A tensor of the given shape filled with `value`.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::full(&[2, 2], 7.0_f32);
+    /// assert_eq!(t.to_vec(), [7.0; 4]);
+    /// ```
+    pub fn full(shape: &[usize], value: T) -> Self {
+        Tensor::from_vec(vec![value; shape.iter().product()], shape)
+    }
+
+    /// Zeros of the given shape.
+    ///
+    /// ```
+    /// assert_eq!(adjoint_runtime::Tensor::<f32>::zeros(&[3]).to_vec(), [0.0; 3]);
+    /// ```
+    pub fn zeros(shape: &[usize]) -> Self {
+        Tensor::full(shape, T::ZERO)
+    }
+
+    /// Ones of the given shape.
+    ///
+    /// ```
+    /// assert_eq!(adjoint_runtime::Tensor::<f64>::ones(&[2]).to_vec(), [1.0; 2]);
+    /// ```
+    pub fn ones(shape: &[usize]) -> Self {
+        Tensor::full(shape, T::ONE)
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::scalar(2.5_f32);
+    /// assert_eq!((t.shape(), t.item()), (&[][..], 2.5));
+    /// ```
+    pub fn scalar(value: T) -> Self {
+        Tensor::from_vec(vec![value], &[])
+    }
+
+    /// Zeros shaped like `self`.
+    pub fn zeros_like(&self) -> Self {
+        Tensor::zeros(&self.shape)
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements in row-major order, for writing. The buffer is copied
+    /// first if another tensor shares it.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// The elements in row-major order, as a new `Vec`.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.data.as_ref().clone()
+    }
+
+    /// The elements, taking the buffer without a copy when no other tensor
+    /// shares it.
+    pub fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+    }
+
+    /// The one value of a tensor with one element (any shape).
+    ///
+    /// **Panics** if the tensor has more or fewer than one element.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        assert!(
+            self.data.len() == 1,
+            "Tensor::item: a tensor of shape {:?} has {} values, not one",
+            self.shape,
+            self.data.len()
+        );
+        self.data[0]
+    }
+
+    /// The same values with another shape of the same size (`reshape`), sharing
+    /// the buffer.
+    ///
+    /// **Panics** if the sizes differ.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::<f32>::zeros(&[2, 3]).reshape(&[3, 2]);
+    /// assert_eq!(t.shape(), &[3, 2]);
+    /// ```
+    #[track_caller]
+    pub fn reshape(&self, shape: &[usize]) -> Self {
+        let n: usize = shape.iter().product();
+        assert!(
+            n == self.len(),
+            "reshape: cannot view shape {:?} ({} values) as {shape:?} ({n} values)",
+            self.shape,
+            self.len()
+        );
+        Tensor {
+            data: Arc::clone(&self.data),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// Elementwise `f(x)`.
+    pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        Tensor {
+            data: Arc::new(self.data.iter().map(|&x| f(x)).collect()),
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// Elementwise `f(a, b)` of two tensors of the same shape.
+    ///
+    /// **Panics** if the shapes differ (`op` names the operation).
+    #[track_caller]
+    pub fn zip_map(&self, other: &Self, op: &str, f: impl Fn(T, T) -> T) -> Self {
+        assert!(
+            self.shape == other.shape,
+            "{op}: shapes {:?} and {:?} differ",
+            self.shape,
+            other.shape
+        );
+        Tensor {
+            data: Arc::new(
+                self.data
+                    .iter()
+                    .zip(other.data.iter())
+                    .map(|(&a, &b)| f(a, b))
+                    .collect(),
+            ),
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// Converts every element to another float type.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::from_vec(vec![1.5_f32], &[1]);
+    /// assert_eq!(t.cast::<f64>().to_vec(), [1.5]);
+    /// ```
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor {
+            data: Arc::new(self.data.iter().map(|x| U::from_f64(x.to_f64())).collect()),
+            shape: self.shape.clone(),
+        }
+    }
+}
+
+impl<T: Float> PartialEq for Tensor<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data
+    }
+}
