@@ -190,6 +190,17 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
         useful,
         needed: vec![false; n],
     };
+    // An adjoint is declared from its value (`adjoint_zero(&v)`: a tensor's
+    // zero has its shape), so every active value is read by the reverse sweep.
+    // Loop entries are the exception: theirs are made from the loop's adjoint
+    // slot instead, so that an accumulator is not saved per iteration.
+    let mut entries = Vec::new();
+    loop_entries(&prog.body, &mut entries);
+    for v in 0..n {
+        if act.active(Var(v)) && !entries.contains(&Var(v)) {
+            act.needed[v] = true;
+        }
+    }
     // `needed` grows until nothing changes (it only grows, so this ends).
     loop {
         let before = act.needed.iter().filter(|b| **b).count();
@@ -198,6 +209,28 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
         act.needed = needed;
         if act.needed.iter().filter(|b| **b).count() == before {
             return act;
+        }
+    }
+}
+
+/// The entry values of every loop in a block, recursively.
+fn loop_entries(b: &Block, out: &mut Vec<Var>) {
+    for s in &b.stmts {
+        match s {
+            Stmt::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                loop_entries(then_block, out);
+                loop_entries(else_block, out);
+            }
+            Stmt::Match { arms, .. } => arms.iter().for_each(|a| loop_entries(&a.body, out)),
+            Stmt::Loop(l) => {
+                out.extend(l.carried.iter().map(|c| c.entry));
+                loop_entries(&l.body, out);
+            }
+            _ => {}
         }
     }
 }

@@ -328,12 +328,10 @@ impl Emitter<'_> {
         let mut buffers = Vec::new();
         for v in &reached {
             let u = self.unit_buffer(l.id, *v);
+            let id = self.ident(*v);
             let init = match self.prog.info(*v).kind {
-                Kind::Scalar => quote!(-0.0),
-                Kind::Container => {
-                    let id = self.ident(*v);
-                    quote!(#rt::zero_tangent(&#id))
-                }
+                Kind::Scalar => quote!(#rt::adjoint_zero(&#id)),
+                Kind::Container => quote!(#rt::zero_tangent(&#id)),
             };
             buffers.push(quote!(let mut #u = #init;));
             inner.adj_override.insert(*v, u);

@@ -98,13 +98,11 @@ impl Emitter<'_> {
     /// identity of `+`, so that the first `+=` folds away.
     pub fn declare_adjoint(&self, v: Var) -> TokenStream {
         let d = self.adj(v);
+        let id = self.ident(v);
+        let rt = &self.rt;
         match self.prog.info(v).kind {
-            Kind::Scalar => quote!(let mut #d = -0.0;),
-            Kind::Container => {
-                let id = self.ident(v);
-                let rt = &self.rt;
-                quote!(let mut #d = #rt::zero_tangent(&#id);)
-            }
+            Kind::Scalar => quote!(let mut #d = #rt::adjoint_zero(&#id);),
+            Kind::Container => quote!(let mut #d = #rt::zero_tangent(&#id);),
         }
     }
 
@@ -115,11 +113,24 @@ impl Emitter<'_> {
         };
         let d = self.adj(v);
         match self.prog.info(v).kind {
+            // `+=` reads as the chain rule; the runtime implements it for
+            // tensors, summing a broadcast contribution back to the shape.
             Kind::Scalar => quote!(#d += #contribution;),
             Kind::Container => {
                 let rt = &self.rt;
                 quote!(#rt::accumulate(&mut #d, #contribution);)
             }
+        }
+    }
+
+    /// `&x` for a value, the tokens themselves for a constant.
+    fn borrowed(&self, o: &Operand) -> TokenStream {
+        match o {
+            Operand::Var(v) => {
+                let id = self.ident(*v);
+                quote!(&#id)
+            }
+            Operand::Const(c) => c.clone(),
         }
     }
 
@@ -186,7 +197,7 @@ impl Emitter<'_> {
             let u = self.unit_buffer(l.id, v);
             let d = self.adj(v);
             out.extend(match self.prog.info(v).kind {
-                Kind::Scalar => quote!(#d += #ds * #u;),
+                Kind::Scalar => quote!(#d += &#ds * &#u;),
                 Kind::Container if fresh(v) => quote!(#d = #rt::scaled(#u, #ds);),
                 Kind::Container => quote!(#rt::accumulate_scaled(&mut #d, #ds, #u);),
             });
@@ -203,18 +214,9 @@ impl Emitter<'_> {
             .filter(|(_, o)| self.act.active(**o))
             .map(|(y, o)| {
                 let d = self.adj(*o);
-                (y.clone(), self.take_adjoint(*o, quote!(#d)))
+                (y.clone(), quote!(&#d))
             })
             .collect()
-    }
-
-    /// An adjoint read where it may be needed again: a copy for scalars, a
-    /// clone for containers.
-    fn take_adjoint(&self, v: Var, d: TokenStream) -> TokenStream {
-        match self.prog.info(v).kind {
-            Kind::Scalar => d,
-            Kind::Container => quote!(::core::clone::Clone::clone(&#d)),
-        }
     }
 
     /// A branch's reverse: recompute it, then reverse it.
@@ -244,10 +246,11 @@ impl Emitter<'_> {
             quote!(#rt::scalar)
         };
         match op {
-            Op::Copy(x) | Op::Ref(x) => self.add_to(x, self.take_adjoint(var, dy.clone())),
-            Op::Neg(x) => self.add_to(x, quote!(-#dy)),
+            Op::Copy(x) | Op::Ref(x) => self.add_to(x, quote!(&#dy)),
+            Op::Neg(x) => self.add_to(x, quote!(-&#dy)),
             Op::Binary { op, lhs, rhs, .. } => {
-                let (a, b) = (self.operand(lhs), self.operand(rhs));
+                // Values by reference (tensors are not `Copy`), constants as they are.
+                let (a, b) = (self.borrowed(lhs), self.borrowed(rhs));
                 let (da, db) = rules::binary_contributions(*op, &a, &b, &y, &dy, &s);
                 let mut out = self.add_to(lhs, da);
                 out.extend(self.add_to(rhs, db));
@@ -260,12 +263,19 @@ impl Emitter<'_> {
                 if self.is_user_method(name) {
                     return self.reverse_call(var, outs, args, span);
                 }
+                // The runtime's rule for this method, one contribution per operand.
                 let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
-                let partials = rules::method_partials(&name.to_string(), &ops, &y, &s);
-                let mut out = TokenStream::new();
-                for (o, p) in operands.iter().zip(partials) {
-                    if let Some(p) = p {
-                        out.extend(self.add_to(o, quote!(#dy * (#p))));
+                let r = Ident::new(
+                    &format!("__r{}", self.prog.info(var).tag),
+                    proc_macro2::Span::mixed_site(),
+                );
+                let rt = &self.rt;
+                let mut out = quote!(let #r = #rt::rules::#name(&#dy, #(&#ops,)* &#y););
+                let mask = rules::method_mask(&name.to_string()).unwrap_or(&[]);
+                for (k, (o, diff)) in operands.iter().zip(mask).enumerate() {
+                    if *diff {
+                        let k = syn::Index::from(k);
+                        out.extend(self.add_to(o, quote!(#r.#k)));
                     }
                 }
                 out
@@ -336,7 +346,8 @@ impl Emitter<'_> {
                     quote!(#d)
                 } else {
                     // No gradient flows back through this result: a zero cotangent.
-                    quote!(0.0)
+                    let (rt, id) = (&self.rt, self.ident(*v));
+                    quote!(#rt::adjoint_zero(&#id))
                 }
             }
             Shape::Tuple(items) => {
@@ -368,7 +379,8 @@ impl Emitter<'_> {
                 let d = self.adj(c.out);
                 quote!(#d)
             } else {
-                quote!(-0.0)
+                let (rt, out) = (&self.rt, self.ident(c.out));
+                quote!(#rt::adjoint_zero(&#out))
             }
         });
         let saved = self.saved(l);
@@ -397,14 +409,27 @@ impl Emitter<'_> {
             .zip(&dslots)
             .map(|((_, c), slot)| (c.exit.clone(), quote!(#slot)))
             .collect();
-        let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();
-        let rev = self.reverse_block(&l.body, &entries, &seeds);
+        // Entry adjoints are made from the slots (same type), not from the
+        // entry values, which the reverse may not have restored.
+        let rt = self.rt.clone();
+        let entry_decls: Vec<TokenStream> = active
+            .iter()
+            .zip(&dslots)
+            .filter(|((_, c), _)| self.act.active(c.entry))
+            .map(|((_, c), slot)| {
+                let d = self.adj(c.entry);
+                quote!(let mut #d = #rt::adjoint_zero(&#slot);)
+            })
+            .collect();
+        let rev = self.reverse_block(&l.body, &[], &seeds);
+        let rev = quote!(#(#entry_decls)* #rev);
         let carry_back = active.iter().zip(&dslots).map(|((_, c), slot)| {
             if self.act.active(c.entry) {
                 let d = self.adj(c.entry);
                 quote!(#slot = #d;)
             } else {
-                quote!(#slot = -0.0;)
+                let rt = &self.rt;
+                quote!(#slot = #rt::adjoint_zero(&#slot);)
             }
         });
         let to_inits: Vec<TokenStream> = active

@@ -84,84 +84,10 @@ pub fn is_non_diff_method(name: &str) -> bool {
     NON_DIFF_METHODS.contains(&name)
 }
 
-/// `∂y/∂operand` for each operand of `y = ops[0].name(ops[1..])`; `None` for
-/// operands with no gradient. `s` is the path of the runtime's `scalar` module.
-pub fn method_partials(
-    name: &str,
-    ops: &[TokenStream],
-    y: &TokenStream,
-    s: &TokenStream,
-) -> Vec<Option<TokenStream>> {
-    let a = &ops[0];
-    let b = ops.get(1);
-    let c = ops.get(2);
-    let one = |t: TokenStream| vec![Some(t)];
-    match name {
-        "exp" => one(quote!(#y)),
-        "exp2" => one(quote!(#y * #s::ln2(#y))),
-        "exp_m1" => one(quote!(#y + 1.0)),
-        "ln" => one(quote!(#a.recip())),
-        "ln_1p" => one(quote!((#a + 1.0).recip())),
-        "log" => {
-            // y = ln a / ln b
-            vec![
-                Some(quote!((#a * #b.ln()).recip())),
-                Some(quote!(-#y / (#b * #b.ln()))),
-            ]
-        }
-        "log2" => one(quote!((#a * #s::ln2(#a)).recip())),
-        "log10" => one(quote!((#a * #s::ln10(#a)).recip())),
-        "sqrt" => one(quote!(0.5 / #y)),
-        "cbrt" => one(quote!(#y / (3.0 * #a))),
-        "powi" => vec![Some(quote!(#s::powi_d(#a, #b))), None],
-        "powf" => vec![
-            Some(quote!(#s::powf_dx(#a, #b))),
-            Some(quote!(#s::powf_de(#a, #y))),
-        ],
-        "recip" => one(quote!(-(#y * #y))),
-        "sin" => one(quote!(#a.cos())),
-        "cos" => one(quote!(-#a.sin())),
-        "tan" => one(quote!(1.0 + #y * #y)),
-        "asin" => one(quote!((1.0 - #a * #a).sqrt().recip())),
-        "acos" => one(quote!(-(1.0 - #a * #a).sqrt().recip())),
-        "atan" => one(quote!((1.0 + #a * #a).recip())),
-        // y = atan(a / b)
-        "atan2" => vec![
-            Some(quote!(#b / (#a * #a + #b * #b))),
-            Some(quote!(-#a / (#a * #a + #b * #b))),
-        ],
-        "sinh" => one(quote!(#a.cosh())),
-        "cosh" => one(quote!(#a.sinh())),
-        "tanh" => one(quote!(1.0 - #y * #y)),
-        "asinh" => one(quote!((#a * #a + 1.0).sqrt().recip())),
-        "acosh" => one(quote!((#a * #a - 1.0).sqrt().recip())),
-        "atanh" => one(quote!((1.0 - #a * #a).recip())),
-        "abs" => one(quote!(#s::abs_d(#a))),
-        "max" => vec![
-            Some(quote!(#s::max_d(#a, #b).0)),
-            Some(quote!(#s::max_d(#a, #b).1)),
-        ],
-        "min" => vec![
-            Some(quote!(#s::min_d(#a, #b).0)),
-            Some(quote!(#s::min_d(#a, #b).1)),
-        ],
-        "clamp" => vec![
-            Some(quote!(#s::clamp_d(#a, #b, #c).0)),
-            Some(quote!(#s::clamp_d(#a, #b, #c).1)),
-            Some(quote!(#s::clamp_d(#a, #b, #c).2)),
-        ],
-        "hypot" => vec![
-            Some(quote!(#s::hypot_d(#a, #b, #y).0)),
-            Some(quote!(#s::hypot_d(#a, #b, #y).1)),
-        ],
-        // y = a·b + c
-        "mul_add" => vec![Some(quote!(#b)), Some(quote!(#a)), Some(quote!(1.0))],
-        "fract" => one(quote!(1.0)),
-        _ => Vec::new(),
-    }
-}
-
-/// Contributions `(to lhs, to rhs)` of `y = lhs op rhs` given its adjoint `dy`.
+/// Contributions `(to lhs, to rhs)` of `y = lhs op rhs` given its adjoint `dy`,
+/// written with borrows so that they serve tensors (which are not `Copy`) as
+/// well as scalars. Method rules live in the runtime (`rules`), dispatched on
+/// the operands' type.
 pub fn binary_contributions(
     op: crate::ir::BinOp,
     a: &TokenStream,
@@ -172,14 +98,14 @@ pub fn binary_contributions(
 ) -> (TokenStream, TokenStream) {
     use crate::ir::BinOp::*;
     match op {
-        Add => (quote!(#dy), quote!(#dy)),
-        Sub => (quote!(#dy), quote!(-#dy)),
-        Mul => (quote!(#dy * #b), quote!(#dy * #a)),
+        Add => (quote!(&#dy), quote!(&#dy)),
+        Sub => (quote!(&#dy), quote!(-&#dy)),
+        Mul => (quote!(&#dy * #b), quote!(&#dy * #a)),
         // y = a / b: dy/da = 1/b, dy/db = -a/b² = -y/b. Both contributions
         // divide `dy` by `b`, so the optimizer does that division once.
-        Div => (quote!(#dy / #b), quote!(-((#dy / #b) * #y))),
-        // y = a - trunc(a/b)·b
-        Rem => (quote!(#dy), quote!(-(#dy * #s::trunc(#a / #b)))),
+        Div => (quote!(&#dy / #b), quote!(-((&#dy / #b) * &#y))),
+        // y = a - trunc(a/b)·b (scalars only)
+        Rem => (quote!(&#dy), quote!(-(&#dy * #s::trunc(#a / #b)))),
         NonDiff => (TokenStream::new(), TokenStream::new()),
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod gradcheck;
 pub mod ops;
+pub mod rules;
 pub mod scalar;
 pub mod tangent;
 pub mod tensor;
@@ -28,6 +29,7 @@ pub use tensor::rng::Rng;
 /// release. Generated code names them as `::adjoint::__private::…`.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::rules::{self, adjoint_zero};
     pub use crate::scalar::{self, Float};
     pub use crate::tangent::{
         Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, scaled, zero_tangent,

@@ -121,6 +121,20 @@ impl<T: Float> Accumulate<&T> for T {
     }
 }
 
+impl<T: Float> Accumulate<&Vec<T>> for Vec<T> {
+    #[inline]
+    fn accumulate(&mut self, g: &Vec<T>) {
+        accumulate_slice(self, g);
+    }
+}
+
+impl<T: Float, const N: usize> Accumulate<&[T; N]> for [T; N] {
+    #[inline]
+    fn accumulate(&mut self, g: &[T; N]) {
+        accumulate_slice(self, g);
+    }
+}
+
 impl<T: Float> Accumulate<Vec<T>> for Vec<T> {
     #[inline]
     fn accumulate(&mut self, g: Vec<T>) {

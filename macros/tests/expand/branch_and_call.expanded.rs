@@ -28,20 +28,23 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __dv_5 = -0.0;
+            let mut __dv_5 = ::adjoint::__private::adjoint_zero(&__v_5);
             __dv_5 += __ct0;
             if __t_1 {
                 let __t_2 = x.ln_1p();
-                let mut __dt_2 = -0.0;
-                __dt_2 += __dv_5;
-                __dx_0 += __dt_2 * ((x + 1.0).recip());
+                let mut __dt_2 = ::adjoint::__private::adjoint_zero(&__t_2);
+                __dt_2 += &__dv_5;
+                let __rt_2 = ::adjoint::__private::rules::ln_1p(&__dt_2, &x, &__t_2);
+                __dx_0 += __rt_2.0;
             } else {
                 let __t_3 = x.exp();
-                let mut __dt_3 = -0.0;
-                let mut __dt_4 = -0.0;
-                __dt_4 += __dv_5;
-                __dt_3 += __dt_4;
-                __dx_0 += __dt_3 * (__t_3);
+                let __t_4 = __t_3 - 1.0;
+                let mut __dt_3 = ::adjoint::__private::adjoint_zero(&__t_3);
+                let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
+                __dt_4 += &__dv_5;
+                __dt_3 += &__dt_4;
+                let __rt_3 = ::adjoint::__private::rules::exp(&__dt_3, &x, &__t_3);
+                __dx_0 += __rt_3.0;
             }
             (__dx_0,)
         },
@@ -103,8 +106,8 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0: f64 = -0.0;
-            let mut __dy_2 = -0.0;
-            let mut __dy_9 = -0.0;
+            let mut __dy_2 = ::adjoint::__private::adjoint_zero(&__y_2);
+            let mut __dy_9 = ::adjoint::__private::adjoint_zero(&__y_9);
             __dy_9 += __ct0;
             let mut __loop0_dslot0 = __dy_9;
             for (__i_4, (__y_5,)) in ::core::iter::Iterator::zip(
@@ -114,18 +117,19 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
                 ),
             ) {
                 let (__t_6, __pbt_6) = soft_vjp(__y_5);
-                let mut __dy_5 = -0.0;
-                let mut __dt_6 = -0.0;
-                let mut __dy_8 = -0.0;
+                let __y_8 = __t_6 * __y_5;
+                let mut __dy_5 = ::adjoint::__private::adjoint_zero(&__loop0_dslot0);
+                let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
+                let mut __dy_8 = ::adjoint::__private::adjoint_zero(&__y_8);
                 __dy_8 += __loop0_dslot0;
-                __dt_6 += __dy_8 * __y_5;
-                __dy_5 += __dy_8 * __t_6;
+                __dt_6 += &__dy_8 * &__y_5;
+                __dy_5 += &__dy_8 * &__t_6;
                 let __gt_6 = __pbt_6(__dt_6);
                 ::adjoint::__private::accumulate(&mut __dy_5, __gt_6.0);
                 __loop0_dslot0 = __dy_5;
             }
             __dy_2 += __loop0_dslot0;
-            __dx_0 += __dy_2;
+            __dx_0 += &__dy_2;
             (__dx_0, ())
         },
     )

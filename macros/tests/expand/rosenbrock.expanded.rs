@@ -27,24 +27,26 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
             let __ct0 = __ct;
             let mut __dx_0: f64 = -0.0;
             let mut __dy_1: f64 = -0.0;
-            let mut __dt_2 = -0.0;
-            let mut __dt_3 = -0.0;
-            let mut __dt_4 = -0.0;
-            let mut __dt_5 = -0.0;
-            let mut __dt_6 = -0.0;
-            let mut __dt_7 = -0.0;
-            let mut __dt_8 = -0.0;
+            let mut __dt_2 = ::adjoint::__private::adjoint_zero(&__t_2);
+            let mut __dt_3 = ::adjoint::__private::adjoint_zero(&__t_3);
+            let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
+            let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);
+            let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
+            let mut __dt_7 = ::adjoint::__private::adjoint_zero(&__t_7);
+            let mut __dt_8 = ::adjoint::__private::adjoint_zero(&__t_8);
             __dt_8 += __ct0;
-            __dt_3 += __dt_8;
-            __dt_7 += __dt_8;
-            __dt_6 += __dt_7 * 100.0;
-            __dt_5 += __dt_6 * (::adjoint::__private::scalar::powi_d(__t_5, 2));
-            __dy_1 += __dt_5;
-            __dt_4 += -__dt_5;
-            __dx_0 += __dt_4 * x;
-            __dx_0 += __dt_4 * x;
-            __dt_2 += __dt_3 * (::adjoint::__private::scalar::powi_d(__t_2, 2));
-            __dx_0 += -__dt_2;
+            __dt_3 += &__dt_8;
+            __dt_7 += &__dt_8;
+            __dt_6 += &__dt_7 * 100.0;
+            let __rt_6 = ::adjoint::__private::rules::powi(&__dt_6, &__t_5, &2, &__t_6);
+            __dt_5 += __rt_6.0;
+            __dy_1 += &__dt_5;
+            __dt_4 += -&__dt_5;
+            __dx_0 += &__dt_4 * &x;
+            __dx_0 += &__dt_4 * &x;
+            let __rt_3 = ::adjoint::__private::rules::powi(&__dt_3, &__t_2, &2, &__t_3);
+            __dt_2 += __rt_3.0;
+            __dx_0 += -&__dt_2;
             (__dx_0, __dy_1)
         },
     )

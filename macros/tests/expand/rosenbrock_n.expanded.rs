@@ -41,32 +41,32 @@ fn rosenbrock_n_vjp(
         let __t_15 = __t_13 + __t_14;
         let __s_17 = __s_3 + __t_15;
         {
-            let mut __ds_3 = -0.0;
-            let mut __dt_5 = -0.0;
-            let mut __dt_6 = -0.0;
-            let mut __dt_7 = -0.0;
-            let mut __da_9 = -0.0;
-            let mut __db_11 = -0.0;
-            let mut __dt_12 = -0.0;
-            let mut __dt_13 = -0.0;
-            let mut __dt_14 = -0.0;
-            let mut __dt_15 = -0.0;
-            let mut __ds_17 = -0.0;
+            let mut __ds_3 = ::adjoint::__private::adjoint_zero(&__s_3);
+            let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);
+            let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
+            let mut __dt_7 = ::adjoint::__private::adjoint_zero(&__t_7);
+            let mut __da_9 = ::adjoint::__private::adjoint_zero(&__a_9);
+            let mut __db_11 = ::adjoint::__private::adjoint_zero(&__b_11);
+            let mut __dt_12 = ::adjoint::__private::adjoint_zero(&__t_12);
+            let mut __dt_13 = ::adjoint::__private::adjoint_zero(&__t_13);
+            let mut __dt_14 = ::adjoint::__private::adjoint_zero(&__t_14);
+            let mut __dt_15 = ::adjoint::__private::adjoint_zero(&__t_15);
+            let mut __ds_17 = ::adjoint::__private::adjoint_zero(&__s_17);
             __ds_17 += 1.0;
-            __ds_3 += __ds_17;
-            __dt_15 += __ds_17;
-            __dt_13 += __dt_15;
-            __dt_14 += __dt_15;
-            __db_11 += __dt_14 * __b_11;
-            __db_11 += __dt_14 * __b_11;
-            __dt_12 += __dt_13 * __a_9;
-            __da_9 += __dt_13 * __t_12;
-            __da_9 += __dt_12 * 100.0;
-            __dt_6 += -__db_11;
-            __dt_5 += __da_9;
-            __dt_7 += -__da_9;
-            __dt_6 += __dt_7 * __t_6;
-            __dt_6 += __dt_7 * __t_6;
+            __ds_3 += &__ds_17;
+            __dt_15 += &__ds_17;
+            __dt_13 += &__dt_15;
+            __dt_14 += &__dt_15;
+            __db_11 += &__dt_14 * &__b_11;
+            __db_11 += &__dt_14 * &__b_11;
+            __dt_12 += &__dt_13 * &__a_9;
+            __da_9 += &__dt_13 * &__t_12;
+            __da_9 += &__dt_12 * 100.0;
+            __dt_6 += -&__db_11;
+            __dt_5 += &__da_9;
+            __dt_7 += -&__da_9;
+            __dt_6 += &__dt_7 * &__t_6;
+            __dt_6 += &__dt_7 * &__t_6;
             ::adjoint::__private::add_at(&mut __loop0_ux_0, __i_2, __dt_6);
             ::adjoint::__private::add_at(&mut __loop0_ux_0, __t_4, __dt_5);
         }
@@ -79,7 +79,7 @@ fn rosenbrock_n_vjp(
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __ds_18 = -0.0;
+            let mut __ds_18 = ::adjoint::__private::adjoint_zero(&__s_18);
             __ds_18 += __ct0;
             __dx_0 = ::adjoint::__private::scaled(__loop0_ux_0, __ds_18);
             (__dx_0,)

@@ -31,15 +31,15 @@ fn sum_of_squares_vjp(
         let __t_5 = __t_4 * __t_4;
         let __s_7 = __s_3 + __t_5;
         {
-            let mut __ds_3 = -0.0;
-            let mut __dt_4 = -0.0;
-            let mut __dt_5 = -0.0;
-            let mut __ds_7 = -0.0;
+            let mut __ds_3 = ::adjoint::__private::adjoint_zero(&__s_3);
+            let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
+            let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);
+            let mut __ds_7 = ::adjoint::__private::adjoint_zero(&__s_7);
             __ds_7 += 1.0;
-            __ds_3 += __ds_7;
-            __dt_5 += __ds_7;
-            __dt_4 += __dt_5 * __t_4;
-            __dt_4 += __dt_5 * __t_4;
+            __ds_3 += &__ds_7;
+            __dt_5 += &__ds_7;
+            __dt_4 += &__dt_5 * &__t_4;
+            __dt_4 += &__dt_5 * &__t_4;
             ::adjoint::__private::add_at(&mut __loop0_ux_0, __i_2, __dt_4);
         }
         __loop0_slot0 = __s_7;
@@ -51,7 +51,7 @@ fn sum_of_squares_vjp(
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __ds_8 = -0.0;
+            let mut __ds_8 = ::adjoint::__private::adjoint_zero(&__s_8);
             __ds_8 += __ct0;
             __dx_0 = ::adjoint::__private::scaled(__loop0_ux_0, __ds_8);
             (__dx_0,)

@@ -1,0 +1,225 @@
+//! The derivative rules that generated code calls for method calls, one
+//! function per method, dispatched on the value's type so that scalars and
+//! tensors share them: `rules::exp(&dy, &x, &y)` is `dy · y` for an `f64` and
+//! [`crate::ops::unary::exp_vjp`] for a [`Tensor`].
+//!
+//! Each rule takes the output's adjoint `dy`, the operands (receiver first)
+//! and the output `y`, and returns one contribution per operand, in order
+//! (`()` for an operand with no gradient, such as `powi`'s exponent).
+//! Scalar formulas are written beside each rule; the helpers with branches
+//! are in [`crate::scalar`].
+
+use crate::scalar::{self as s, Float};
+use crate::tensor::Tensor;
+
+/// A zero adjoint shaped like a value: `-0.0` for scalars (the identity of
+/// `+`, so the first contribution folds away), zeros for tensors.
+pub trait AdjointZero {
+    /// The zero.
+    fn adjoint_zero(&self) -> Self;
+}
+
+impl AdjointZero for f32 {
+    #[inline(always)]
+    fn adjoint_zero(&self) -> f32 {
+        -0.0
+    }
+}
+
+impl AdjointZero for f64 {
+    #[inline(always)]
+    fn adjoint_zero(&self) -> f64 {
+        -0.0
+    }
+}
+
+impl<T: Float> AdjointZero for Tensor<T> {
+    fn adjoint_zero(&self) -> Tensor<T> {
+        self.zeros_like()
+    }
+}
+
+/// A zero adjoint for `value`; what generated code declares adjoints with.
+///
+/// ```
+/// assert!(adjoint_runtime::rules::adjoint_zero(&2.0_f64).is_sign_negative());
+/// ```
+#[inline(always)]
+pub fn adjoint_zero<V: AdjointZero>(value: &V) -> V {
+    value.adjoint_zero()
+}
+
+/// Rules of one differentiated operand: `name(dy, a, y) -> (da,)`.
+macro_rules! rules1 {
+    ($($(#[$doc:meta])* $name:ident: $Trait:ident = |$a:ident, $y:ident| $partial:expr;)*) => {$(
+        $(#[$doc])*
+        pub trait $Trait: Sized {
+            /// The contribution to the operand.
+            fn rule(dy: &Self, a: &Self, y: &Self) -> Self;
+        }
+        rules1!(@scalar $Trait, f32, |$a, $y| $partial);
+        rules1!(@scalar $Trait, f64, |$a, $y| $partial);
+        #[doc = concat!("The rule of `.", stringify!($name), "()`.")]
+        #[inline(always)]
+        pub fn $name<V: $Trait>(dy: &V, a: &V, y: &V) -> (V,) {
+            (V::rule(dy, a, y),)
+        }
+    )*};
+    (@scalar $Trait:ident, $t:ident, |$a:ident, $y:ident| $partial:expr) => {
+        impl $Trait for $t {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn rule(dy: &$t, a: &$t, y: &$t) -> $t {
+                let ($a, $y): ($t, $t) = (*a, *y);
+                *dy * ($partial)
+            }
+        }
+    };
+}
+
+rules1! {
+    /// `exp`: `dy · y`.
+    exp: Exp = |a, y| y;
+    /// `exp2`: `dy · y ln 2`.
+    exp2: Exp2 = |a, y| y * s::ln2(y);
+    /// `exp_m1`: `dy · (y + 1)`.
+    exp_m1: ExpM1 = |a, y| y + 1.0;
+    /// `ln`: `dy / a`.
+    ln: Ln = |a, y| a.recip();
+    /// `ln_1p`: `dy / (1 + a)`.
+    ln_1p: Ln1p = |a, y| (a + 1.0).recip();
+    /// `log2`: `dy / (a ln 2)`.
+    log2: Log2 = |a, y| (a * s::ln2(a)).recip();
+    /// `log10`: `dy / (a ln 10)`.
+    log10: Log10 = |a, y| (a * s::ln10(a)).recip();
+    /// `sqrt`: `dy · 0.5 / y`.
+    sqrt: Sqrt = |a, y| 0.5 / y;
+    /// `cbrt`: `dy · y / 3a`.
+    cbrt: Cbrt = |a, y| y / (3.0 * a);
+    /// `recip`: `-dy · y²`.
+    recip: Recip = |a, y| -(y * y);
+    /// `sin`: `dy · cos a`.
+    sin: Sin = |a, y| a.cos();
+    /// `cos`: `-dy · sin a`.
+    cos: Cos = |a, y| -a.sin();
+    /// `tan`: `dy · (1 + y²)`.
+    tan: Tan = |a, y| 1.0 + y * y;
+    /// `asin`: `dy / √(1 − a²)`.
+    asin: Asin = |a, y| (1.0 - a * a).sqrt().recip();
+    /// `acos`: `-dy / √(1 − a²)`.
+    acos: Acos = |a, y| -(1.0 - a * a).sqrt().recip();
+    /// `atan`: `dy / (1 + a²)`.
+    atan: Atan = |a, y| (1.0 + a * a).recip();
+    /// `sinh`: `dy · cosh a`.
+    sinh: Sinh = |a, y| a.cosh();
+    /// `cosh`: `dy · sinh a`.
+    cosh: Cosh = |a, y| a.sinh();
+    /// `tanh`: `dy · (1 − y²)`.
+    tanh: Tanh = |a, y| 1.0 - y * y;
+    /// `asinh`: `dy / √(a² + 1)`.
+    asinh: Asinh = |a, y| (a * a + 1.0).sqrt().recip();
+    /// `acosh`: `dy / √(a² − 1)`.
+    acosh: Acosh = |a, y| (a * a - 1.0).sqrt().recip();
+    /// `atanh`: `dy / (1 − a²)`.
+    atanh: Atanh = |a, y| (1.0 - a * a).recip();
+    /// `abs`: `dy · sign a`, 0 at 0.
+    abs: Abs = |a, y| s::abs_d(a);
+    /// `fract`: `dy`.
+    fract: Fract = |a, y| 1.0;
+}
+
+/// Rules of two differentiated operands: `name(dy, a, b, y) -> (da, db)`.
+macro_rules! rules2 {
+    ($($(#[$doc:meta])* $name:ident: $Trait:ident = |$a:ident, $b:ident, $y:ident| $partials:expr;)*) => {$(
+        $(#[$doc])*
+        pub trait $Trait: Sized {
+            /// The contributions to the two operands.
+            fn rule(dy: &Self, a: &Self, b: &Self, y: &Self) -> (Self, Self);
+        }
+        rules2!(@scalar $Trait, f32, |$a, $b, $y| $partials);
+        rules2!(@scalar $Trait, f64, |$a, $b, $y| $partials);
+        #[doc = concat!("The rule of `.", stringify!($name), "(b)`.")]
+        #[inline(always)]
+        pub fn $name<V: $Trait>(dy: &V, a: &V, b: &V, y: &V) -> (V, V) {
+            V::rule(dy, a, b, y)
+        }
+    )*};
+    (@scalar $Trait:ident, $t:ident, |$a:ident, $b:ident, $y:ident| $partials:expr) => {
+        impl $Trait for $t {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn rule(dy: &$t, a: &$t, b: &$t, y: &$t) -> ($t, $t) {
+                let ($a, $b, $y): ($t, $t, $t) = (*a, *b, *y);
+                let (pa, pb): ($t, $t) = $partials;
+                (*dy * pa, *dy * pb)
+            }
+        }
+    };
+}
+
+rules2! {
+    /// `log(b)` (`y = ln a / ln b`): `(dy / (a ln b), -dy · y / (b ln b))`.
+    log: Log = |a, b, y| ((a * b.ln()).recip(), -y / (b * b.ln()));
+    /// `powf(b)`: `(dy · b aᵇ⁻¹, dy · y ln a)`, the second 0 where `y` is 0.
+    powf: Powf = |a, b, y| (s::powf_dx(a, b), s::powf_de(a, y));
+    /// `atan2(b)` (`y = atan(a / b)`): `(dy · b, -dy · a) / (a² + b²)`.
+    atan2: Atan2 = |a, b, y| (b / (a * a + b * b), -a / (a * a + b * b));
+    /// `max(b)`: the larger gets `dy`; ties split it in halves.
+    max: Max = |a, b, y| s::max_d(a, b);
+    /// `min(b)`: the smaller gets `dy`; ties split it in halves.
+    min: Min = |a, b, y| s::min_d(a, b);
+    /// `hypot(b)`: `dy · (a, b) / y`, 0 at the origin.
+    hypot: Hypot = |a, b, y| s::hypot_d(a, b, y);
+}
+
+/// The rule of `.powi(n)`: `(dy · n aⁿ⁻¹, ())`.
+pub trait Powi: Sized {
+    /// The contribution to the base.
+    fn rule(dy: &Self, a: &Self, n: i32, y: &Self) -> Self;
+}
+
+impl<T: Float> Powi for T {
+    #[inline(always)]
+    fn rule(dy: &T, a: &T, n: i32, _y: &T) -> T {
+        *dy * s::powi_d(*a, n)
+    }
+}
+
+/// The rule of `.powi(n)`.
+#[inline(always)]
+pub fn powi<V: Powi>(dy: &V, a: &V, n: &i32, y: &V) -> (V, ()) {
+    (V::rule(dy, a, *n, y), ())
+}
+
+/// Rules of three differentiated operands.
+macro_rules! rules3 {
+    ($($(#[$doc:meta])* $name:ident: $Trait:ident = |$a:ident, $b:ident, $c:ident| $partials:expr;)*) => {$(
+        $(#[$doc])*
+        pub trait $Trait: Sized {
+            /// The contributions to the three operands.
+            fn rule(dy: &Self, a: &Self, b: &Self, c: &Self, y: &Self) -> (Self, Self, Self);
+        }
+        impl<T: Float> $Trait for T {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn rule(dy: &T, a: &T, b: &T, c: &T, _y: &T) -> (T, T, T) {
+                let ($a, $b, $c) = (*a, *b, *c);
+                let (pa, pb, pc): (T, T, T) = $partials;
+                (*dy * pa, *dy * pb, *dy * pc)
+            }
+        }
+        #[doc = concat!("The rule of `.", stringify!($name), "(b, c)`.")]
+        #[inline(always)]
+        pub fn $name<V: $Trait>(dy: &V, a: &V, b: &V, c: &V, y: &V) -> (V, V, V) {
+            V::rule(dy, a, b, c, y)
+        }
+    )*};
+}
+
+rules3! {
+    /// `clamp(lo, hi)`: inside the interval (bounds included) `dy` goes to `a`,
+    /// below it to `lo`, above it to `hi`.
+    clamp: Clamp = |a, b, c| s::clamp_d(a, b, c);
+    /// `mul_add(b, c)` (`a·b + c`): `(dy · b, dy · a, dy)`.
+    mul_add: MulAdd = |a, b, c| (b, a, T::ONE);
+}
