@@ -30,7 +30,7 @@ impl Activity {
 /// The operands a gradient flows from into the result of `op`.
 pub fn flow_sources(op: &Op) -> Vec<&Operand> {
     match op {
-        Op::Copy(o) | Op::Ref(o) | Op::Neg(o) => vec![o],
+        Op::Copy(o) | Op::Ref(o) | Op::Neg(o) | Op::Deref(o) => vec![o],
         Op::Not(_) => vec![],
         Op::Binary { op, lhs, rhs, .. } => match op {
             BinOp::NonDiff => vec![],
@@ -69,7 +69,7 @@ pub fn flow_sources(op: &Op) -> Vec<&Operand> {
 /// Every operand `op` reads (to recompute it).
 pub fn op_reads(op: &Op) -> Vec<&Operand> {
     match op {
-        Op::Copy(o) | Op::Ref(o) | Op::Neg(o) | Op::Not(o) => vec![o],
+        Op::Copy(o) | Op::Ref(o) | Op::Neg(o) | Op::Not(o) | Op::Deref(o) => vec![o],
         Op::Binary { lhs, rhs, .. } => vec![lhs, rhs],
         Op::Method { recv, args, .. } => std::iter::once(recv).chain(args).collect(),
         Op::Call { args, .. } => args.iter().collect(),

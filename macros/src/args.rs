@@ -57,7 +57,7 @@ impl Parse for Args {
                 }
                 let content;
                 syn::parenthesized!(content in input);
-                let names = content.parse_terminated(Ident::parse, Token![,])?;
+                let names = content.parse_terminated(syn::ext::IdentExt::parse_any, Token![,])?;
                 if names.is_empty() {
                     return Err(syn::Error::new(
                         key.span(),

@@ -60,6 +60,17 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
                     lower.errors.push(r, "`&mut self` methods cannot be #[differentiable]: take `&self` and return the new value");
                 }
                 receiver = Some(r);
+                // `self` is a parameter like the others (differentiated only
+                // when named in `wrt(self, ..)`), emitted as the receiver.
+                let ident = syn::Ident::new("self", r.self_token.span);
+                let var = lower.param_var(&ident, Kind::Scalar, false);
+                params.push(Param {
+                    var,
+                    ident,
+                    ty: syn::parse_quote!(Self),
+                    tangent: None,
+                    is_self: true,
+                });
             }
             syn::FnArg::Typed(t) => {
                 let ident = match &*t.pat {
@@ -83,12 +94,18 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
                     Class::Container { .. } => Kind::Container,
                     _ => Kind::Scalar,
                 };
-                let var = lower.param_var(&ident, kind);
+                let numeric = match signature::classify(&t.ty) {
+                    Class::Float(_) | Class::Container { .. } => true,
+                    Class::Other => signature::is_tensor(&t.ty),
+                    Class::NonDiff => false,
+                };
+                let var = lower.param_var(&ident, kind, numeric);
                 params.push(Param {
                     var,
                     ident,
                     ty: (*t.ty).clone(),
                     tangent: None,
+                    is_self: false,
                 });
             }
         }
@@ -111,7 +128,7 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
             }
         }
         None => {
-            for p in &mut params {
+            for p in params.iter_mut().filter(|p| !p.is_self) {
                 if !matches!(signature::classify(&p.ty), Class::NonDiff) {
                     p.tangent = Some(signature::tangent_type(&p.ty, &args.krate));
                 }
@@ -214,12 +231,19 @@ fn emit_functions(
         .prog
         .params
         .iter()
+        .filter(|p| !p.is_self)
         .map(|p| {
             let (id, ty) = (&p.ident, &p.ty);
             quote!(#id: #ty)
         })
         .collect();
-    let arg_names: Vec<&syn::Ident> = em.prog.params.iter().map(|p| &p.ident).collect();
+    let arg_names: Vec<&syn::Ident> = em
+        .prog
+        .params
+        .iter()
+        .filter(|p| !p.is_self)
+        .map(|p| &p.ident)
+        .collect();
     let tangents: Vec<TokenStream> = em
         .prog
         .params

@@ -250,14 +250,30 @@ impl Emitter<'_> {
             }
         };
         let o = |e: &Self, x: &Operand| e.operand(x);
+        // Values are borrowed, or cloned where a value is needed, since tensors
+        // are not `Copy` (their clone shares the buffer; scalars just copy).
+        let b = |e: &Self, x: &Operand| match x {
+            Operand::Var(_) => {
+                let t = e.operand(x);
+                quote!(&#t)
+            }
+            Operand::Const(c) => c.clone(),
+        };
         let value = match op {
-            Op::Copy(x) => o(self, x),
+            Op::Copy(x) => {
+                let x = o(self, x);
+                quote!(::core::clone::Clone::clone(&#x))
+            }
+            Op::Deref(x) => {
+                let x = o(self, x);
+                quote!(::core::clone::Clone::clone(&*#x))
+            }
             Op::Ref(x) => {
                 let x = o(self, x);
                 quote!(&#x)
             }
             Op::Neg(x) => {
-                let x = o(self, x);
+                let x = b(self, x);
                 quote!(-#x)
             }
             Op::Not(x) => {
@@ -302,9 +318,9 @@ impl Emitter<'_> {
                 let x = o(self, operand);
                 quote!(#x as #ty)
             }
-            Op::Field { base, member } => {
-                let b = o(self, base);
-                quote!(#b.#member)
+            Op::Field { base, members } => {
+                let base = o(self, base);
+                quote!(::core::clone::Clone::clone(&#base #(.#members)*))
             }
             Op::Opaque { tokens, reads, .. } => self.rebind(reads, tokens),
         };

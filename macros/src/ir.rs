@@ -33,6 +33,10 @@ pub struct VarInfo {
     /// pullback `__pbname_N`) cannot clash, since `N` is unique per value.
     pub tag: String,
     pub kind: Kind,
+    /// A number or tensor (a float or container parameter, the result of
+    /// arithmetic or of a rule): a method it has no rule for is refused
+    /// rather than taken for a user's `#[differentiable]` method.
+    pub numeric: bool,
 }
 
 /// An operand: a value of the program, or a constant expression (a literal or
@@ -97,8 +101,15 @@ pub enum Op {
     Index { base: Operand, index: Operand },
     /// `operand as ty`.
     Cast { operand: Operand, ty: syn::Type },
-    /// `base.member` of a value with no gradient (`self.k`, a struct's field).
-    Field { base: Operand, member: syn::Member },
+    /// `base.m1.m2…`: a field (path) of a struct value, a cheap clone of it
+    /// (tensors share their buffer). Its gradient goes into the same field of
+    /// the base's adjoint.
+    Field {
+        base: Operand,
+        members: Vec<syn::Member>,
+    },
+    /// `*operand`.
+    Deref(Operand),
     /// An expression kept as the user wrote it, with the user variables it names
     /// rebound to their current versions: `&&`/`||`, ranges, macros, closures-free
     /// expressions the compiler does not look into. Its result has no gradient;
@@ -220,6 +231,8 @@ pub struct Param {
     pub ty: syn::Type,
     /// Its gradient's type when differentiated (`None`: not wrt).
     pub tangent: Option<TokenStream>,
+    /// The method's receiver (`&self`), first of the parameters.
+    pub is_self: bool,
 }
 
 /// The whole lowered function body.

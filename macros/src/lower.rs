@@ -130,12 +130,18 @@ impl<'e> Lowerer<'e> {
 
     /// A value with a given identifier (a parameter keeps the user's own).
     pub fn new_var(&mut self, ident: Ident, tag: String, kind: Kind) -> Var {
-        self.prog.vars.push(VarInfo { ident, tag, kind });
+        self.prog.vars.push(VarInfo {
+            ident,
+            tag,
+            kind,
+            numeric: false,
+        });
         Var(self.prog.vars.len() - 1)
     }
 
     /// A parameter's value: emitted under the user's own identifier.
-    pub fn param_var(&mut self, ident: &Ident, kind: Kind) -> Var {
+    /// `numeric`: its type is a float, a container of floats, or a tensor.
+    pub fn param_var(&mut self, ident: &Ident, kind: Kind, numeric: bool) -> Var {
         let base = ident.to_string();
         let tag = format!(
             "{}_{}",
@@ -144,6 +150,7 @@ impl<'e> Lowerer<'e> {
         );
         self.counter += 1;
         let var = self.new_var(ident.clone(), tag, kind);
+        self.prog.vars[var.0].numeric = numeric;
         self.declare(ident, Binding::Leaf(Operand::Var(var)));
         var
     }
@@ -157,10 +164,19 @@ impl<'e> Lowerer<'e> {
             return Operand::Var(*v);
         }
         let kind = match &op {
-            Op::Copy(o) | Op::Ref(o) => self.kind_of(o),
+            Op::Copy(o) | Op::Ref(o) | Op::Deref(o) => self.kind_of(o),
             _ => Kind::Scalar,
         };
+        let numeric = match &op {
+            Op::Binary { .. } | Op::Neg(_) | Op::Index { .. } | Op::Cast { .. } => true,
+            Op::Method { name, .. } => crate::rules::method_mask(&name.to_string()).is_some(),
+            Op::Copy(o) | Op::Ref(o) | Op::Deref(o) => {
+                o.var().is_some_and(|v| self.prog.info(v).numeric)
+            }
+            _ => false,
+        };
         let var = self.fresh("t", kind, span);
+        self.prog.vars[var.0].numeric = numeric;
         self.cur.push(Stmt::Let {
             var,
             op,
@@ -869,6 +885,13 @@ fn pure_key(op: &Op) -> Option<String> {
         } => format!("{} {tokens} {}", o(lhs), o(rhs)),
         Op::Index { base, index } => format!("{}[{}]", o(base), o(index)),
         Op::Cast { operand, ty } => format!("{} as {}", o(operand), ty.to_token_stream()),
+        Op::Field { base, members } => {
+            let path: Vec<String> = members
+                .iter()
+                .map(|m| m.to_token_stream().to_string())
+                .collect();
+            format!("{}.{}", o(base), path.join("."))
+        }
         Op::Method {
             recv,
             name,

@@ -25,11 +25,11 @@ impl Lowerer<'_> {
                 if p.qself.is_none()
                     && let Some(id) = p.path.get_ident()
                 {
-                    if id == "self" {
-                        return leaf(Operand::Const(quote!(#id)));
-                    }
                     if let Some(b) = self.lookup(&id.to_string()) {
                         return b.clone();
+                    }
+                    if id == "self" {
+                        return leaf(Operand::Const(quote!(#id)));
                     }
                 }
                 // A constant, static, unit struct or enum variant.
@@ -45,7 +45,7 @@ impl Lowerer<'_> {
                         o => leaf(self.push_op(Op::Neg(o), span)),
                     },
                     syn::UnOp::Not(_) => leaf(self.push_op(Op::Not(operand), span)),
-                    _ => leaf(self.push_op(Op::Copy(operand), span)),
+                    _ => leaf(self.push_op(Op::Deref(operand), span)),
                 }
             }
             Expr::Reference(r) => {
@@ -85,28 +85,34 @@ impl Lowerer<'_> {
                 }
             }
             Expr::Field(f) => {
-                let base = self.lower_expr(&f.base);
-                match (base, &f.member) {
-                    (Binding::Tuple(items), syn::Member::Unnamed(idx)) => {
-                        match items.get(idx.index as usize) {
-                            Some(b) => b.clone(),
-                            None => {
-                                self.errors.push(&f.member, "this tuple has no such field");
-                                Binding::unit()
-                            }
+                // `a.b.c`: the whole path of fields as one operation.
+                let mut members = vec![f.member.clone()];
+                let mut root = &*f.base;
+                while let Expr::Field(inner) = root {
+                    members.insert(0, inner.member.clone());
+                    root = &inner.base;
+                }
+                let mut base = self.lower_expr(root);
+                // Tuple fields (`t.0`) are taken apart at compile time.
+                while let (Binding::Tuple(items), Some(syn::Member::Unnamed(idx))) =
+                    (&base, members.first())
+                {
+                    match items.get(idx.index as usize) {
+                        Some(b) => {
+                            base = b.clone();
+                            members.remove(0);
+                        }
+                        None => {
+                            self.errors.push(&f.member, "this tuple has no such field");
+                            return Binding::unit();
                         }
                     }
-                    (base, member) => {
-                        let base = self.leaf(base, &f.base);
-                        leaf(self.push_op(
-                            Op::Field {
-                                base,
-                                member: member.clone(),
-                            },
-                            span,
-                        ))
-                    }
                 }
+                if members.is_empty() {
+                    return base;
+                }
+                let base = self.leaf(base, &f.base);
+                leaf(self.push_op(Op::Field { base, members }, span))
             }
             Expr::Tuple(t) => Binding::Tuple(t.elems.iter().map(|x| self.lower_expr(x)).collect()),
             Expr::Block(b) => self.scoped(|l| l.lower_seq(&b.block.stmts, &[], false)),
@@ -169,8 +175,9 @@ impl Lowerer<'_> {
             // Kept whole: the right operand must only run when the left allows it.
             return self.opaque(e, "a `&&`/`||` expression");
         }
-        let lhs = self.lower_operand(&b.left);
-        let rhs = self.lower_operand(&b.right);
+        // `&a + &b` is `a + b`: the generated code borrows operands anyway.
+        let lhs = self.lower_operand(strip_ref(&b.left));
+        let rhs = self.lower_operand(strip_ref(&b.right));
         let op = match b.op {
             B::Add(_) => BinOp::Add,
             B::Sub(_) => BinOp::Sub,
@@ -255,5 +262,17 @@ impl Lowerer<'_> {
             },
             e.span(),
         ))
+    }
+}
+
+/// `e` of `&e`, `(&e)`.
+fn strip_ref(e: &Expr) -> &Expr {
+    match e {
+        Expr::Reference(r) if r.mutability.is_none() => strip_ref(&r.expr),
+        Expr::Paren(p) => match &*p.expr {
+            Expr::Reference(_) => strip_ref(&p.expr),
+            _ => e,
+        },
+        _ => e,
     }
 }

@@ -246,7 +246,7 @@ impl Emitter<'_> {
             quote!(#rt::scalar)
         };
         match op {
-            Op::Copy(x) | Op::Ref(x) => self.add_to(x, quote!(&#dy)),
+            Op::Copy(x) | Op::Ref(x) | Op::Deref(x) => self.add_to(x, quote!(&#dy)),
             Op::Neg(x) => self.add_to(x, quote!(-&#dy)),
             Op::Binary { op, lhs, rhs, .. } => {
                 // Values by reference (tensors are not `Copy`), constants as they are.
@@ -261,7 +261,9 @@ impl Emitter<'_> {
             } => {
                 let operands: Vec<&Operand> = std::iter::once(recv).chain(args).collect();
                 if self.is_user_method(name) {
-                    return self.reverse_call(var, outs, args, span);
+                    // The pullback's first entry is the receiver's gradient.
+                    let operands: Vec<Operand> = operands.into_iter().cloned().collect();
+                    return self.reverse_call(var, outs, &operands, span);
                 }
                 // The runtime's rule for this method, one contribution per operand.
                 let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
@@ -300,7 +302,15 @@ impl Emitter<'_> {
                 self.add_to(operand, quote!(#s::cast_like(#dy, #x)))
             }
             // Refused by validation when active.
-            Op::Not(_) | Op::Field { .. } | Op::Opaque { .. } => TokenStream::new(),
+            // The field of the base's adjoint (a struct of gradients).
+            Op::Field { base, members } => match base.var().filter(|v| self.act.active(*v)) {
+                Some(b) => {
+                    let db = self.adj(b);
+                    quote!(#db #(.#members)* += &#dy;)
+                }
+                None => TokenStream::new(),
+            },
+            Op::Not(_) | Op::Opaque { .. } => TokenStream::new(),
         }
     }
 

@@ -162,3 +162,12 @@ fn output_of(ty: &Type) -> Result<Output, syn::Error> {
         },
     }
 }
+
+/// Is `ty` adjoint's `Tensor` (or a reference to one)? Its methods without a
+/// rule are refused like a float's.
+pub fn is_tensor(ty: &Type) -> bool {
+    match strip_refs(ty) {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Tensor"),
+        _ => false,
+    }
+}

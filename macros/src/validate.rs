@@ -49,6 +49,11 @@ fn block(prog: &Program, b: &Block, act: &Activity, callees: &Callees, errors: &
     }
 }
 
+/// A number or tensor, as opposed to a struct whose methods may be the user's.
+fn numeric(prog: &Program, o: &Operand) -> bool {
+    o.var().is_none_or(|v| prog.info(v).numeric)
+}
+
 fn varied(act: &Activity, o: &Operand) -> bool {
     o.var().is_some_and(|v| act.varied[v.0])
 }
@@ -88,7 +93,7 @@ fn let_stmt(
                         "the method `{n}` is not differentiable, but a differentiated value is passed to it: annotate `fn {n}` with #[differentiable] (or its `impl` block) so that adjoint generates its pullback"
                     ),
                 );
-            } else if varied(act, recv) && !rules::is_non_diff_method(&n) {
+            } else if varied(act, recv) && numeric(prog, recv) && !rules::is_non_diff_method(&n) {
                 let near = rules::nearest_methods(&n).iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
                 errors.push(
                     name,
@@ -103,10 +108,6 @@ fn let_stmt(
             format!(
                 "adjoint cannot differentiate through {what}: it reads a differentiated value and its result reaches the output; compute the value with supported operations or a #[differentiable] helper function"
             ),
-        ),
-        Op::Field { member, .. } => errors.push(
-            member,
-            "field access on a differentiated value is not supported: pass the number itself as a parameter",
         ),
         Op::Index { base, .. } => {
             if let Some(b) = base.var()

@@ -13,13 +13,17 @@ use crate::scalar::{self as s, Float};
 use crate::tensor::Tensor;
 
 /// A zero adjoint shaped like a value: `-0.0` for scalars (the identity of
-/// `+`, so the first contribution folds away), zeros for tensors.
+/// `+`, so the first contribution folds away), zeros for tensors, the
+/// pointee's for a reference.
 pub trait AdjointZero {
+    /// The adjoint's type.
+    type Adj;
     /// The zero.
-    fn adjoint_zero(&self) -> Self;
+    fn adjoint_zero(&self) -> Self::Adj;
 }
 
 impl AdjointZero for f32 {
+    type Adj = f32;
     #[inline(always)]
     fn adjoint_zero(&self) -> f32 {
         -0.0
@@ -27,6 +31,7 @@ impl AdjointZero for f32 {
 }
 
 impl AdjointZero for f64 {
+    type Adj = f64;
     #[inline(always)]
     fn adjoint_zero(&self) -> f64 {
         -0.0
@@ -34,8 +39,17 @@ impl AdjointZero for f64 {
 }
 
 impl<T: Float> AdjointZero for Tensor<T> {
+    type Adj = Tensor<T>;
     fn adjoint_zero(&self) -> Tensor<T> {
         self.zeros_like()
+    }
+}
+
+impl<V: AdjointZero + ?Sized> AdjointZero for &V {
+    type Adj = V::Adj;
+    #[inline(always)]
+    fn adjoint_zero(&self) -> V::Adj {
+        (**self).adjoint_zero()
     }
 }
 
@@ -45,7 +59,7 @@ impl<T: Float> AdjointZero for Tensor<T> {
 /// assert!(adjoint_runtime::rules::adjoint_zero(&2.0_f64).is_sign_negative());
 /// ```
 #[inline(always)]
-pub fn adjoint_zero<V: AdjointZero>(value: &V) -> V {
+pub fn adjoint_zero<V: AdjointZero + ?Sized>(value: &V) -> V::Adj {
     value.adjoint_zero()
 }
 
@@ -222,4 +236,157 @@ rules3! {
     clamp: Clamp = |a, b, c| s::clamp_d(a, b, c);
     /// `mul_add(b, c)` (`a·b + c`): `(dy · b, dy · a, dy)`.
     mul_add: MulAdd = |a, b, c| (b, a, T::ONE);
+}
+
+// ---- tensors: the rules of `ops`, under the names generated code calls ----
+
+use crate::ops::{linalg, reduce, unary};
+
+macro_rules! tensor_rules1 {
+    ($($Trait:ident => $vjp:path;)*) => {$(
+        impl<T: Float> $Trait for Tensor<T> {
+            fn rule(dy: &Self, a: &Self, y: &Self) -> Self {
+                $vjp(dy, a, y)
+            }
+        }
+    )*};
+}
+
+tensor_rules1! {
+    Exp => unary::exp_vjp;
+    Ln => unary::ln_vjp;
+    Sqrt => unary::sqrt_vjp;
+    Abs => unary::abs_vjp;
+    Tanh => unary::tanh_vjp;
+}
+
+impl<T: Float> Powi for Tensor<T> {
+    fn rule(dy: &Self, a: &Self, n: i32, _y: &Self) -> Self {
+        unary::powi_vjp(dy, a, n)
+    }
+}
+
+/// Tensor-only methods of one tensor operand: `name(dy, x, y) -> (dx,)`.
+macro_rules! tensor_only1 {
+    ($($(#[$doc:meta])* $name:ident => $vjp:path;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, y: &Tensor<T>) -> (Tensor<T>,) {
+            ($vjp(dy, x, y),)
+        }
+    )*};
+}
+
+tensor_only1! {
+    /// The rule of `.relu()`.
+    relu => unary::relu_vjp;
+    /// The rule of `.sigmoid()`.
+    sigmoid => unary::sigmoid_vjp;
+    /// The rule of `.gelu()`.
+    gelu => unary::gelu_vjp;
+    /// The rule of `.softplus()`.
+    softplus => unary::softplus_vjp;
+}
+
+/// The rule of `.leaky_relu(slope)`.
+pub fn leaky_relu<T: Float>(
+    dy: &Tensor<T>,
+    x: &Tensor<T>,
+    slope: &T,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, ()) {
+    (unary::leaky_relu_vjp(dy, x, *slope), ())
+}
+
+/// The rule of `.matmul(b)`.
+pub fn matmul<T: Float>(
+    dy: &Tensor<T>,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, Tensor<T>) {
+    linalg::matmul_vjp(dy, a, b)
+}
+
+/// The rule of `.t()`.
+pub fn t<T: Float>(dy: &Tensor<T>, _x: &Tensor<T>, _y: &Tensor<T>) -> (Tensor<T>,) {
+    (dy.t(),)
+}
+
+/// The rule of `.transpose(d0, d1)`.
+pub fn transpose<T: Float>(
+    dy: &Tensor<T>,
+    _x: &Tensor<T>,
+    d0: &usize,
+    d1: &usize,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, (), ()) {
+    (linalg::transpose_vjp(dy, *d0, *d1), (), ())
+}
+
+/// The rule of `.reshape(shape)`: the gradient reshaped back.
+pub fn reshape<T: Float, S: ?Sized>(
+    dy: &Tensor<T>,
+    x: &Tensor<T>,
+    _shape: &S,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, ()) {
+    (dy.reshape(x.shape()), ())
+}
+
+/// The rule of `.sum()`.
+pub fn sum<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, _y: &Tensor<T>) -> (Tensor<T>,) {
+    (reduce::sum_vjp(dy, x.shape()),)
+}
+
+/// The rule of `.mean()`.
+pub fn mean<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, _y: &Tensor<T>) -> (Tensor<T>,) {
+    (reduce::mean_vjp(dy, x.shape()),)
+}
+
+/// Tensor methods reducing one axis: `name(dy, x, axis, keepdim, y)`.
+macro_rules! axis_rules {
+    ($($(#[$doc:meta])* $name:ident => |$dy:ident, $x:ident, $axis:ident, $y:ident| $e:expr;)*) => {$(
+        $(#[$doc])*
+        #[allow(unused_variables)]
+        pub fn $name<T: Float>($dy: &Tensor<T>, $x: &Tensor<T>, axis: &usize, keepdim: &bool, $y: &Tensor<T>) -> (Tensor<T>, (), ()) {
+            let $axis = *axis;
+            // Without keepdim, put the reduced axis back so shapes line up.
+            let mut kept = $x.shape().to_vec();
+            kept[$axis] = 1;
+            let $dy = &$dy.reshape(&kept);
+            let $y = &$y.reshape(&kept);
+            ($e, (), ())
+        }
+    )*};
+}
+
+axis_rules! {
+    /// The rule of `.sum_axis(axis, keepdim)`.
+    sum_axis => |dy, x, axis, y| reduce::sum_axis_vjp(dy, x.shape(), axis);
+    /// The rule of `.mean_axis(axis, keepdim)`.
+    mean_axis => |dy, x, axis, y| reduce::mean_axis_vjp(dy, x.shape(), axis);
+    /// The rule of `.max_axis(axis, keepdim)`.
+    max_axis => |dy, x, axis, y| reduce::max_axis_vjp(dy, x, axis);
+    /// The rule of `.logsumexp(axis, keepdim)`.
+    logsumexp => |dy, x, axis, y| reduce::logsumexp_vjp(dy, x, axis);
+}
+
+/// The rule of `.softmax(axis)`.
+pub fn softmax<T: Float>(
+    dy: &Tensor<T>,
+    _x: &Tensor<T>,
+    axis: &usize,
+    y: &Tensor<T>,
+) -> (Tensor<T>, ()) {
+    (reduce::softmax_vjp(dy, y, *axis), ())
+}
+
+/// The rule of `.log_softmax(axis)`.
+pub fn log_softmax<T: Float>(
+    dy: &Tensor<T>,
+    _x: &Tensor<T>,
+    axis: &usize,
+    y: &Tensor<T>,
+) -> (Tensor<T>, ()) {
+    (reduce::log_softmax_vjp(dy, y, *axis), ())
 }

@@ -85,7 +85,7 @@ fn repeat(x: f64, n: usize) -> f64 {
     clippy::all
 )]
 fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, ())) {
-    let __y_2 = x;
+    let __y_2 = ::core::clone::Clone::clone(&x);
     let __t_3 = {
         let n = n;
         0..n

@@ -140,3 +140,55 @@ pub fn div_vjp<T: Float>(
     let db = -sum_to(&(&q * y), b.shape());
     (sum_to(&q, a.shape()), db)
 }
+
+/// Adds a gradient into an adjoint of `self`'s shape: a contribution with a
+/// broadcast shape is summed back first ([`sum_to`]).
+///
+/// ```
+/// use adjoint_runtime::Tensor;
+/// let mut db = Tensor::<f64>::zeros(&[3]);
+/// db += &Tensor::ones(&[2, 3]);
+/// assert_eq!(db.to_vec(), [2.0; 3]);
+/// ```
+impl<T: Float> std::ops::AddAssign<&Tensor<T>> for Tensor<T> {
+    #[track_caller]
+    fn add_assign(&mut self, g: &Tensor<T>) {
+        if self.shape() == g.shape() {
+            self.as_mut_slice()
+                .iter_mut()
+                .zip(g.as_slice())
+                .for_each(|(a, &b)| *a += b);
+        } else {
+            let g = sum_to(g, self.shape());
+            self.as_mut_slice()
+                .iter_mut()
+                .zip(g.as_slice())
+                .for_each(|(a, &b)| *a += b);
+        }
+    }
+}
+
+impl<T: Float> std::ops::AddAssign<Tensor<T>> for Tensor<T> {
+    #[track_caller]
+    fn add_assign(&mut self, g: Tensor<T>) {
+        *self += &g;
+    }
+}
+
+/// A scalar's adjoint receiving a tensor gradient (the scalar was broadcast
+/// over the tensor): the sum of its elements.
+macro_rules! scalar_add_assign {
+    ($($t:ty),*) => {$(
+        impl std::ops::AddAssign<&Tensor<$t>> for $t {
+            fn add_assign(&mut self, g: &Tensor<$t>) {
+                g.as_slice().iter().for_each(|&v| *self += v);
+            }
+        }
+        impl std::ops::AddAssign<Tensor<$t>> for $t {
+            fn add_assign(&mut self, g: Tensor<$t>) {
+                *self += &g;
+            }
+        }
+    )*};
+}
+scalar_add_assign!(f32, f64);
