@@ -4,8 +4,15 @@
 //! run as doctests.
 #![doc = include_str!("../README.md")]
 
-pub use adjoint_macros::differentiable;
+pub use adjoint_macros::{Params, differentiable};
 pub use adjoint_runtime::*;
+
+/// What a model file imports: the macros, `Tensor`, `Rng`, the `Params`
+/// trait and derive, and the losses.
+pub mod prelude {
+    pub use adjoint_macros::{Params, differentiable};
+    pub use adjoint_runtime::prelude::*;
+}
 
 /// The example at the top of the crate documentation, as a doctest with
 /// assertions.

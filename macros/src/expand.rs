@@ -173,11 +173,14 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
         let k = &args.krate;
         quote!(#k::__private)
     };
+    let mut refs = Default::default();
+    crate::forward::collect_refs(&prog.body, &mut refs);
     let em = Emitter {
         prog: &prog,
         act: &act,
         rt,
         adj_override: Default::default(),
+        refs,
     };
     Ok(emit_functions(f, &em, &output, receiver))
 }
@@ -279,7 +282,9 @@ fn emit_functions(
             let d = em.adj(p.var);
             let id = &p.ident;
             let rt = &em.rt;
-            if prog.info(p.var).kind == Kind::Scalar && surely_contributed(prog, em.act, p.var) {
+            if matches!(signature::classify(&p.ty), Class::Float(_))
+                && surely_contributed(prog, em.act, p.var)
+            {
                 // Some contribution always arrives: start at -0.0, the identity
                 // of `+`, so that the first one folds away. (A parameter that may
                 // receive none starts at +0.0, so that its gradient prints as 0.)

@@ -55,6 +55,39 @@ pub struct Emitter<'a> {
     /// Adjoints renamed inside a fused loop body (see `fusion`): the unit
     /// buffers that stand for outer values' adjoints there.
     pub adj_override: std::collections::HashMap<Var, Ident>,
+    /// Values that are borrows of other values (`&x`), and of what.
+    pub refs: std::collections::HashMap<Var, Operand>,
+}
+
+/// The borrows (`let r = &x;`) of a program, by value.
+pub fn collect_refs(b: &Block, out: &mut std::collections::HashMap<Var, Operand>) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Let {
+                var,
+                op: Op::Ref(src),
+                ..
+            } => {
+                out.insert(*var, src.clone());
+            }
+            Stmt::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                collect_refs(then_block, out);
+                collect_refs(else_block, out);
+            }
+            Stmt::Match { arms, .. } => arms.iter().for_each(|a| collect_refs(&a.body, out)),
+            Stmt::Loop(l) => {
+                if let LoopKind::While { cond_block, .. } = &l.kind {
+                    collect_refs(cond_block, out);
+                }
+                collect_refs(&l.body, out);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Names of loop-related locals; they end in letters, so they never equal a
@@ -86,11 +119,24 @@ impl Emitter<'_> {
 
     pub fn operand(&self, o: &Operand) -> TokenStream {
         match o {
-            Operand::Var(v) => {
-                let id = self.ident(*v);
+            Operand::Var(v) => self.value(*v),
+            Operand::Const(c) => c.clone(),
+        }
+    }
+
+    /// A value as an expression. A borrow (`&x`) is not a local of its own
+    /// but written out where it is used: a pullback closure cannot own both a
+    /// value and a reference to it.
+    pub fn value(&self, v: Var) -> TokenStream {
+        match self.refs.get(&v) {
+            Some(src) => {
+                let src = self.operand(src);
+                quote!(&#src)
+            }
+            None => {
+                let id = self.ident(v);
                 quote!(#id)
             }
-            Operand::Const(c) => c.clone(),
         }
     }
 
@@ -268,10 +314,8 @@ impl Emitter<'_> {
                 let x = o(self, x);
                 quote!(::core::clone::Clone::clone(&*#x))
             }
-            Op::Ref(x) => {
-                let x = o(self, x);
-                quote!(&#x)
-            }
+            // Written out at each use (see `value`).
+            Op::Ref(_) => return TokenStream::new(),
             Op::Neg(x) => {
                 let x = b(self, x);
                 quote!(-#x)
@@ -281,9 +325,19 @@ impl Emitter<'_> {
                 quote!(!#x)
             }
             Op::Binary {
+                op: BinOp::NonDiff,
+                tokens,
+                lhs,
+                rhs,
+            } => {
+                // Comparisons and bit operations, on integers and bools.
+                let (l, r) = (o(self, lhs), o(self, rhs));
+                quote!(#l #tokens #r)
+            }
+            Op::Binary {
                 tokens, lhs, rhs, ..
             } => {
-                let (l, r) = (o(self, lhs), o(self, rhs));
+                let (l, r) = (b(self, lhs), b(self, rhs));
                 quote!(#l #tokens #r)
             }
             Op::Method {
@@ -292,22 +346,22 @@ impl Emitter<'_> {
                 turbofish,
                 args,
             } => {
+                if active && mode.tape && self.is_user_method(name) && !self.recomputed_call(op) {
+                    let pb = self.pullback(var);
+                    let call = self.vjp_call(op);
+                    return quote_spanned!(span=> let (#pat, #pb) = #call;);
+                }
                 let recv = o(self, recv);
                 let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
-                if active && mode.tape && self.is_user_method(name) {
-                    let vjp = format_ident!("{}_vjp", name, span = name.span());
-                    let pb = self.pullback(var);
-                    return quote_spanned!(span=> let (#pat, #pb) = #recv.#vjp #turbofish(#(#args),*););
-                }
                 quote!(#recv.#name #turbofish(#(#args),*))
             }
             Op::Call { path, args } => {
-                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
-                if active && mode.tape {
-                    let vjp_path = vjp_path(path);
+                if active && mode.tape && !self.recomputed_call(op) {
                     let pb = self.pullback(var);
-                    return quote_spanned!(span=> let (#pat, #pb) = #vjp_path(#(#args),*););
+                    let call = self.vjp_call(op);
+                    return quote_spanned!(span=> let (#pat, #pb) = #call;);
                 }
+                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
                 quote!(#path(#(#args),*))
             }
             Op::Index { base, index } => {
@@ -327,6 +381,54 @@ impl Emitter<'_> {
         quote_spanned!(span=> let #pat = #value;)
     }
 
+    /// The call of a differentiable function's or method's `_vjp`.
+    pub fn vjp_call(&self, op: &Op) -> TokenStream {
+        match op {
+            Op::Method {
+                recv,
+                name,
+                turbofish,
+                args,
+            } => {
+                let vjp = format_ident!("{}_vjp", name, span = name.span());
+                let recv = self.operand(recv);
+                let args = args.iter().map(|a| self.operand(a));
+                quote!(#recv.#vjp #turbofish(#(#args),*))
+            }
+            Op::Call { path, args } => {
+                let vjp_path = vjp_path(path);
+                let args = args.iter().map(|a| self.operand(a));
+                quote!(#vjp_path(#(#args),*))
+            }
+            _ => TokenStream::new(),
+        }
+    }
+
+    /// Does this call borrow a local value (an argument `&v`, or a method's
+    /// receiver)? Its pullback would borrow that local, which the enclosing
+    /// pullback cannot own alongside it; so the call is made again, for its
+    /// pullback, in the reverse sweep, where the local is owned.
+    pub fn recomputed_call(&self, op: &Op) -> bool {
+        let is_param = |v: Var| self.prog.params.iter().any(|p| p.var == v);
+        let root = |mut v: Var| {
+            while let Some(Operand::Var(src)) = self.refs.get(&v) {
+                v = *src;
+            }
+            v
+        };
+        let borrows_local = |o: &Operand| {
+            o.var()
+                .is_some_and(|v| self.refs.contains_key(&v) && !is_param(root(v)))
+        };
+        match op {
+            Op::Method { recv, args, .. } => {
+                recv.var().is_some_and(|v| !is_param(root(v))) || args.iter().any(borrows_local)
+            }
+            Op::Call { args, .. } => args.iter().any(borrows_local),
+            _ => false,
+        }
+    }
+
     /// The unit-adjoint buffer of outer value `v` in fused loop `id`.
     pub fn unit_buffer(&self, id: usize, v: Var) -> Ident {
         Ident::new(
@@ -344,7 +446,7 @@ impl Emitter<'_> {
         let mut buffers = Vec::new();
         for v in &reached {
             let u = self.unit_buffer(l.id, *v);
-            let id = self.ident(*v);
+            let id = self.value(*v);
             let init = match self.prog.info(*v).kind {
                 Kind::Scalar => quote!(#rt::adjoint_zero(&#id)),
                 Kind::Container => quote!(#rt::zero_tangent(&#id)),

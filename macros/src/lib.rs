@@ -23,6 +23,7 @@ mod fusion;
 mod ir;
 mod lower;
 mod lower_expr;
+mod params;
 mod reverse;
 mod rules;
 mod signature;
@@ -119,6 +120,20 @@ fn expand_attribute(
             ),
         ),
     }
+}
+
+/// Makes a struct a parameter tree that can be differentiated: its fields are
+/// tensors, `f32`/`f64` scalars, other `#[derive(Params)]` structs, or `Vec`s
+/// and arrays of them. Implements `adjoint::Params` (walking the leaves by
+/// dotted names, zeros-like, adding, scaling, counting) and makes the struct
+/// its own gradient type, so `#[differentiable] fn loss(p: &Mlp, ..)` gives a
+/// gradient that is an `Mlp`. `#[params(crate = "…")]` changes the runtime path.
+#[proc_macro_derive(Params, attributes(params))]
+pub fn derive_params(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    params::derive(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// The user's item unchanged, plus the errors: one mistake is reported once,

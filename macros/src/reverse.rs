@@ -98,7 +98,7 @@ impl Emitter<'_> {
     /// identity of `+`, so that the first `+=` folds away.
     pub fn declare_adjoint(&self, v: Var) -> TokenStream {
         let d = self.adj(v);
-        let id = self.ident(v);
+        let id = self.value(v);
         let rt = &self.rt;
         match self.prog.info(v).kind {
             Kind::Scalar => quote!(let mut #d = #rt::adjoint_zero(&#id);),
@@ -127,7 +127,7 @@ impl Emitter<'_> {
     fn borrowed(&self, o: &Operand) -> TokenStream {
         match o {
             Operand::Var(v) => {
-                let id = self.ident(*v);
+                let id = self.value(*v);
                 quote!(&#id)
             }
             Operand::Const(c) => c.clone(),
@@ -263,7 +263,7 @@ impl Emitter<'_> {
                 if self.is_user_method(name) {
                     // The pullback's first entry is the receiver's gradient.
                     let operands: Vec<Operand> = operands.into_iter().cloned().collect();
-                    return self.reverse_call(var, outs, &operands, span);
+                    return self.reverse_call(var, op, outs, &operands, span);
                 }
                 // The runtime's rule for this method, one contribution per operand.
                 let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
@@ -282,7 +282,7 @@ impl Emitter<'_> {
                 }
                 out
             }
-            Op::Call { args, .. } => self.reverse_call(var, outs, args, span),
+            Op::Call { args, .. } => self.reverse_call(var, op, outs, args, span),
             Op::Index { base, index } => match base.var().filter(|v| self.act.active(*v)) {
                 Some(b) => {
                     let db = self.adj(b);
@@ -319,11 +319,20 @@ impl Emitter<'_> {
     fn reverse_call(
         &self,
         var: Var,
+        op: &Op,
         outs: &Option<Shape>,
         args: &[Operand],
         span: proc_macro2::Span,
     ) -> TokenStream {
         let pb = self.pullback(var);
+        // A call that borrows a local gets its pullback here (see
+        // `recomputed_call`).
+        let again = if self.recomputed_call(op) {
+            let call = self.vjp_call(op);
+            quote!(let (_, #pb) = #call;)
+        } else {
+            TokenStream::new()
+        };
         let ct = match outs {
             Some(shape) => self.shape_adjoints(shape),
             None => {
@@ -345,7 +354,7 @@ impl Emitter<'_> {
             Some(locate(quote!(#rt::accumulate(&mut #d, #g.#k);), span))
         });
         let adds: Vec<TokenStream> = adds.collect();
-        quote!(let #g = #pb(#ct); #(#adds)*)
+        quote!(#again let #g = #pb(#ct); #(#adds)*)
     }
 
     fn shape_adjoints(&self, s: &Shape) -> TokenStream {
@@ -356,7 +365,7 @@ impl Emitter<'_> {
                     quote!(#d)
                 } else {
                     // No gradient flows back through this result: a zero cotangent.
-                    let (rt, id) = (&self.rt, self.ident(*v));
+                    let (rt, id) = (&self.rt, self.value(*v));
                     quote!(#rt::adjoint_zero(&#id))
                 }
             }
@@ -389,7 +398,7 @@ impl Emitter<'_> {
                 let d = self.adj(c.out);
                 quote!(#d)
             } else {
-                let (rt, out) = (&self.rt, self.ident(c.out));
+                let (rt, out) = (&self.rt, self.value(c.out));
                 quote!(#rt::adjoint_zero(&#out))
             }
         });

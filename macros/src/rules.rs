@@ -44,6 +44,25 @@ pub const METHODS: &[(&str, &[bool])] = &[
     ("hypot", &[true, true]),
     ("mul_add", &[true, true, true]),
     ("fract", &[true]),
+    // Tensor methods (the runtime's `ops`; rules in its `rules`).
+    ("relu", &[true]),
+    ("sigmoid", &[true]),
+    ("gelu", &[true]),
+    ("softplus", &[true]),
+    ("leaky_relu", &[true, false]),
+    ("matmul", &[true, true]),
+    ("t", &[true]),
+    ("transpose", &[true, false, false]),
+    ("reshape", &[true, false]),
+    ("sum", &[true]),
+    ("mean", &[true]),
+    ("sum_axis", &[true, false, false]),
+    ("mean_axis", &[true, false, false]),
+    ("max_axis", &[true, false, false]),
+    ("logsumexp", &[true, false, false]),
+    ("softmax", &[true, false]),
+    ("log_softmax", &[true, false]),
+    ("item", &[true]),
 ];
 
 /// Methods whose result carries no gradient: tests, lengths, and the
@@ -73,6 +92,8 @@ pub const NON_DIFF_METHODS: &[&str] = &[
     "le",
     "gt",
     "ge",
+    "shape",
+    "ndim",
 ];
 
 /// The differentiated-operand mask of a method with a rule.

@@ -15,21 +15,35 @@
 
 pub mod gradcheck;
 pub mod ops;
+pub mod params;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;
 pub mod tensor;
 
+pub use params::Params;
 pub use scalar::Float;
 pub use tangent::{Accumulate, Differentiable};
 pub use tensor::Tensor;
 pub use tensor::rng::Rng;
 
+/// What a model file imports: `use adjoint::prelude::*;`.
+pub mod prelude {
+    pub use crate::Params;
+    pub use crate::ops::loss::{
+        binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_vjp, cross_entropy,
+        cross_entropy_vjp, mse, mse_vjp,
+    };
+    pub use crate::tensor::Tensor;
+    pub use crate::tensor::rng::Rng;
+}
+
 /// Paths used by generated code. Not a public API: names here may change in any
 /// release. Generated code names them as `::adjoint::__private::…`.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::rules::{self, adjoint_zero};
+    pub use crate::params::{Leaf, LeafMut, Params, ZipFn, join};
+    pub use crate::rules::{self, AdjointZero, adjoint_zero};
     pub use crate::scalar::{self, Float};
     pub use crate::tangent::{
         Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, scaled, zero_tangent,

@@ -107,6 +107,9 @@ pub trait Accumulate<G> {
     fn accumulate(&mut self, g: G);
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float> Accumulate<T> for T {
     #[inline(always)]
     fn accumulate(&mut self, g: T) {
@@ -114,6 +117,29 @@ impl<T: Float> Accumulate<T> for T {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
+impl<T: Float> Accumulate<crate::Tensor<T>> for crate::Tensor<T> {
+    #[inline]
+    fn accumulate(&mut self, g: crate::Tensor<T>) {
+        *self += &g;
+    }
+}
+
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
+impl<T: Float> Accumulate<&crate::Tensor<T>> for crate::Tensor<T> {
+    #[inline]
+    fn accumulate(&mut self, g: &crate::Tensor<T>) {
+        *self += g;
+    }
+}
+
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float> Accumulate<&T> for T {
     #[inline(always)]
     fn accumulate(&mut self, g: &T) {
@@ -121,6 +147,9 @@ impl<T: Float> Accumulate<&T> for T {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float> Accumulate<&Vec<T>> for Vec<T> {
     #[inline]
     fn accumulate(&mut self, g: &Vec<T>) {
@@ -128,6 +157,9 @@ impl<T: Float> Accumulate<&Vec<T>> for Vec<T> {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float, const N: usize> Accumulate<&[T; N]> for [T; N] {
     #[inline]
     fn accumulate(&mut self, g: &[T; N]) {
@@ -135,6 +167,9 @@ impl<T: Float, const N: usize> Accumulate<&[T; N]> for [T; N] {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float> Accumulate<Vec<T>> for Vec<T> {
     #[inline]
     fn accumulate(&mut self, g: Vec<T>) {
@@ -142,6 +177,9 @@ impl<T: Float> Accumulate<Vec<T>> for Vec<T> {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float, const N: usize> Accumulate<[T; N]> for [T; N] {
     #[inline]
     fn accumulate(&mut self, g: [T; N]) {
@@ -149,6 +187,9 @@ impl<T: Float, const N: usize> Accumulate<[T; N]> for [T; N] {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float, const N: usize> Accumulate<[T; N]> for Vec<T> {
     #[inline]
     fn accumulate(&mut self, g: [T; N]) {
@@ -156,6 +197,9 @@ impl<T: Float, const N: usize> Accumulate<[T; N]> for Vec<T> {
     }
 }
 
+// Not listed in the error for a missing impl: the list only distracts
+// from the fix that the error message gives.
+#[diagnostic::do_not_recommend]
 impl<T: Float, const N: usize> Accumulate<Vec<T>> for [T; N] {
     #[inline]
     fn accumulate(&mut self, g: Vec<T>) {

@@ -19,7 +19,7 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
         __t_2
     } else {
         let __t_3 = x.exp();
-        let __t_4 = __t_3 - 1.0;
+        let __t_4 = &__t_3 - 1.0;
         __t_4
     };
     (
@@ -38,7 +38,7 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
                 __dx_0 += __rt_2.0;
             } else {
                 let __t_3 = x.exp();
-                let __t_4 = __t_3 - 1.0;
+                let __t_4 = &__t_3 - 1.0;
                 let mut __dt_3 = ::adjoint::__private::adjoint_zero(&__t_3);
                 let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
                 __dt_4 += &__dv_5;
@@ -96,7 +96,7 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
         let __y_5 = __loop0_slot0;
         __loop0_stack.push((__y_5,));
         let __t_6 = soft(__y_5);
-        let __y_8 = __t_6 * __y_5;
+        let __y_8 = &__t_6 * &__y_5;
         __loop0_slot0 = __y_8;
     }
     let __y_9 = __loop0_slot0;
@@ -117,7 +117,7 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
                 ),
             ) {
                 let (__t_6, __pbt_6) = soft_vjp(__y_5);
-                let __y_8 = __t_6 * __y_5;
+                let __y_8 = &__t_6 * &__y_5;
                 let mut __dy_5 = ::adjoint::__private::adjoint_zero(&__loop0_dslot0);
                 let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
                 let mut __dy_8 = ::adjoint::__private::adjoint_zero(&__y_8);

@@ -13,13 +13,13 @@ fn rosenbrock(x: f64, y: f64) -> f64 {
     clippy::all
 )]
 fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, f64)) {
-    let __t_2 = 1.0 - x;
+    let __t_2 = 1.0 - &x;
     let __t_3 = __t_2.powi(2);
-    let __t_4 = x * x;
-    let __t_5 = y - __t_4;
+    let __t_4 = &x * &x;
+    let __t_5 = &y - &__t_4;
     let __t_6 = __t_5.powi(2);
-    let __t_7 = 100.0 * __t_6;
-    let __t_8 = __t_3 + __t_7;
+    let __t_7 = 100.0 * &__t_6;
+    let __t_8 = &__t_3 + &__t_7;
     (
         __t_8,
         #[inline]

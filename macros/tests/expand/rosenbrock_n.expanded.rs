@@ -29,17 +29,17 @@ fn rosenbrock_n_vjp(
     let mut __loop0_slot0 = 0.0;
     for __i_2 in __t_1 {
         let __s_3 = __loop0_slot0;
-        let __t_4 = __i_2 + 1;
+        let __t_4 = &__i_2 + 1;
         let __t_5 = x[__t_4];
         let __t_6 = x[__i_2];
-        let __t_7 = __t_6 * __t_6;
-        let __a_9 = __t_5 - __t_7;
-        let __b_11 = 1.0 - __t_6;
-        let __t_12 = 100.0 * __a_9;
-        let __t_13 = __t_12 * __a_9;
-        let __t_14 = __b_11 * __b_11;
-        let __t_15 = __t_13 + __t_14;
-        let __s_17 = __s_3 + __t_15;
+        let __t_7 = &__t_6 * &__t_6;
+        let __a_9 = &__t_5 - &__t_7;
+        let __b_11 = 1.0 - &__t_6;
+        let __t_12 = 100.0 * &__a_9;
+        let __t_13 = &__t_12 * &__a_9;
+        let __t_14 = &__b_11 * &__b_11;
+        let __t_15 = &__t_13 + &__t_14;
+        let __s_17 = &__s_3 + &__t_15;
         {
             let mut __ds_3 = ::adjoint::__private::adjoint_zero(&__s_3);
             let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);

@@ -28,8 +28,8 @@ fn sum_of_squares_vjp(
     for __i_2 in __t_1 {
         let __s_3 = __loop0_slot0;
         let __t_4 = x[__i_2];
-        let __t_5 = __t_4 * __t_4;
-        let __s_7 = __s_3 + __t_5;
+        let __t_5 = &__t_4 * &__t_4;
+        let __s_7 = &__s_3 + &__t_5;
         {
             let mut __ds_3 = ::adjoint::__private::adjoint_zero(&__s_3);
             let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);

@@ -4,5 +4,6 @@
 
 pub mod arith;
 pub mod linalg;
+pub mod loss;
 pub mod reduce;
 pub mod unary;

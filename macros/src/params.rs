@@ -1,0 +1,138 @@
+//! `#[derive(Params)]`: a parameter tree (`adjoint::Params`) whose gradient
+//! has its own type, so that `&P` can be differentiated: it implements
+//! `Params`, `Differentiable` (tangent `Self`), `AdjointZero`, `+=` and
+//! `Accumulate`, each field by field.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Fields};
+
+pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
+    let mut krate = quote!(::adjoint);
+    for attr in &input.attrs {
+        if attr.path().is_ident("params") {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("crate") {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    let path: syn::Path = lit.parse()?;
+                    krate = quote!(#path);
+                    Ok(())
+                } else {
+                    Err(meta.error("expected `crate = \"path\"`"))
+                }
+            })?;
+        }
+    }
+    let rt = quote!(#krate::__private);
+    let name = &input.ident;
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(Params)] goes on a struct whose fields are tensors, scalars or other parameter trees",
+        ));
+    };
+    let (members, labels, first_ty): (Vec<TokenStream>, Vec<String>, Option<&syn::Type>) =
+        match &data.fields {
+            Fields::Named(f) => (
+                f.named
+                    .iter()
+                    .map(|x| {
+                        let id = x.ident.as_ref().expect("named");
+                        quote!(#id)
+                    })
+                    .collect(),
+                f.named
+                    .iter()
+                    .map(|x| x.ident.as_ref().expect("named").to_string())
+                    .collect(),
+                f.named.first().map(|x| &x.ty),
+            ),
+            Fields::Unnamed(f) => (
+                (0..f.unnamed.len())
+                    .map(|i| {
+                        let i = syn::Index::from(i);
+                        quote!(#i)
+                    })
+                    .collect(),
+                (0..f.unnamed.len()).map(|i| i.to_string()).collect(),
+                f.unnamed.first().map(|x| &x.ty),
+            ),
+            Fields::Unit => (Vec::new(), Vec::new(), None),
+        };
+    let Some(first_ty) = first_ty else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(Params)] needs at least one field",
+        ));
+    };
+    let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
+    let zero_fields: Vec<TokenStream> = members
+        .iter()
+        .map(|m| quote!(#m: #rt::Params::zeros_like(&self.#m)))
+        .collect();
+    let zeros = match &data.fields {
+        Fields::Named(_) => quote!(#name { #(#zero_fields,)* }),
+        _ => {
+            let vals = members
+                .iter()
+                .map(|m| quote!(#rt::Params::zeros_like(&self.#m)));
+            quote!(#name(#(#vals,)*))
+        }
+    };
+    let f = format_ident!("__f");
+    Ok(quote! {
+        impl #impl_g #rt::Params for #name #ty_g #where_c {
+            type Elem = <#first_ty as #rt::Params>::Elem;
+            fn visit(&self, prefix: &str, #f: &mut dyn FnMut(&str, #rt::Leaf<'_, Self::Elem>)) {
+                #(#rt::Params::visit(&self.#members, &#rt::join(prefix, #labels), #f);)*
+            }
+            fn visit_mut(&mut self, prefix: &str, #f: &mut dyn FnMut(&str, #rt::LeafMut<'_, Self::Elem>)) {
+                #(#rt::Params::visit_mut(&mut self.#members, &#rt::join(prefix, #labels), #f);)*
+            }
+            fn zip_mut(
+                &mut self,
+                other: &Self,
+                prefix: &str,
+                #f: &mut #rt::ZipFn<'_, Self::Elem>,
+            ) {
+                #(#rt::Params::zip_mut(&mut self.#members, &other.#members, &#rt::join(prefix, #labels), #f);)*
+            }
+            fn zeros_like(&self) -> Self {
+                #zeros
+            }
+        }
+
+        impl #impl_g #rt::Differentiable for #name #ty_g #where_c {
+            type Tangent = Self;
+            fn zero_tangent(&self) -> Self {
+                #rt::Params::zeros_like(self)
+            }
+        }
+
+        impl #impl_g #rt::AdjointZero for #name #ty_g #where_c {
+            type Adj = Self;
+            fn adjoint_zero(&self) -> Self {
+                #rt::Params::zeros_like(self)
+            }
+        }
+
+        impl #impl_g ::core::ops::AddAssign<&#name #ty_g> for #name #ty_g #where_c {
+            fn add_assign(&mut self, other: &Self) {
+                #rt::Params::add_assign_tree(self, other);
+            }
+        }
+
+        impl #impl_g ::core::ops::AddAssign<#name #ty_g> for #name #ty_g #where_c {
+            fn add_assign(&mut self, other: Self) {
+                #rt::Params::add_assign_tree(self, &other);
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl #impl_g #rt::Accumulate<#name #ty_g> for #name #ty_g #where_c {
+            fn accumulate(&mut self, g: Self) {
+                #rt::Params::add_assign_tree(self, &g);
+            }
+        }
+    })
+}
