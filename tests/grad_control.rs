@@ -342,3 +342,29 @@ fn a_pullback_scales_fused_loops_by_its_cotangent() {
         assert_relative_eq!(g2[k], 2.5 * g[k], max_relative = 1e-12);
     }
 }
+
+#[differentiable]
+fn over_elements(x: &[f64], w: &Vec<f64>) -> f64 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        s += v * v;
+    }
+    let mut t = 0.0;
+    for v in w {
+        t += v.sin();
+    }
+    let mut u = 1.0;
+    for v in x {
+        u = u * (1.0 + v.abs());
+    }
+    s * t + u
+}
+
+#[test]
+fn loops_over_elements_of_slices_and_vecs() {
+    let x = [0.4, -1.2, 0.9];
+    let w = vec![0.3, 1.1];
+    let (_, (gx, gw)) = over_elements_grad(&x, &w);
+    assert_fd(&gx, |q| over_elements(q, &w), &x);
+    assert_fd(&gw, |q| over_elements(&x, &q.to_vec()), &w);
+}

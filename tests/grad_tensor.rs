@@ -71,3 +71,198 @@ fn mlp_gradient_reaches_every_parameter() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+// ---- layers with differentiable methods, a Vec of them ----
+
+#[derive(Params, Clone)]
+struct Linear {
+    w: T,
+    b: T,
+}
+
+impl Linear {
+    fn new(inputs: usize, outputs: usize, rng: &mut Rng) -> Linear {
+        Linear {
+            w: Tensor::randn(&[inputs, outputs], 0.0, 0.5, rng),
+            b: Tensor::randn(&[outputs], 0.0, 0.5, rng),
+        }
+    }
+
+    #[differentiable(wrt(self, x))]
+    fn forward(&self, x: &T) -> T {
+        x.matmul(&self.w) + &self.b
+    }
+}
+
+#[derive(Params, Clone)]
+struct Deep {
+    layers: Vec<Linear>,
+}
+
+#[differentiable(wrt(p))]
+fn deep_loss(p: &Deep, x: &T, labels: &[usize]) -> f64 {
+    let mut h = x.tanh();
+    for layer in &p.layers {
+        h = layer.forward(&h).tanh();
+    }
+    cross_entropy(&h, labels)
+}
+
+#[test]
+fn three_layer_mlp_over_a_vec_of_layers() {
+    let mut rng = Rng::seed(5);
+    let p = Deep {
+        layers: vec![
+            Linear::new(4, 6, &mut rng),
+            Linear::new(6, 5, &mut rng),
+            Linear::new(5, 3, &mut rng),
+        ],
+    };
+    let x = Tensor::randn(&[7, 4], 0.0, 1.0, &mut rng);
+    let labels = [0, 1, 2, 2, 1, 0, 1];
+    let (value, grad) = deep_loss_grad(&p, &x, &labels);
+    assert!((value - deep_loss(&p, &x, &labels)).abs() < 1e-12);
+    let mut names = Vec::new();
+    grad.visit("", &mut |name, _| names.push(name.to_string()));
+    assert_eq!(
+        names,
+        [
+            "layers.0.w",
+            "layers.0.b",
+            "layers.1.w",
+            "layers.1.b",
+            "layers.2.w",
+            "layers.2.b"
+        ]
+    );
+    let check = gradcheck(
+        |ts| deep_loss(&with_leaves(&p, ts), &x, &labels),
+        &leaves(&p),
+        &leaves(&grad),
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}
+
+#[test]
+fn a_layer_method_differentiates_in_self_and_input() {
+    let mut rng = Rng::seed(8);
+    let layer = Linear::new(3, 2, &mut rng);
+    let x = Tensor::randn(&[4, 3], 0.0, 1.0, &mut rng);
+    let (y, pullback) = layer.forward_vjp(&x);
+    assert_eq!(y, layer.forward(&x));
+    let dy = Tensor::randn(&[4, 2], 0.0, 1.0, &mut rng);
+    let (dlayer, dx) = pullback(dy.clone());
+    // y = x·w + b: dw = xᵀ·dy, db = Σ_rows dy, dx = dy·wᵀ
+    assert!(close(&dlayer.w, &x.t().matmul(&dy)));
+    assert!(close(&dlayer.b, &dy.sum_axis(0, false)));
+    assert!(close(&dx, &dy.matmul(&layer.w.t())));
+}
+
+fn close(a: &T, b: &T) -> bool {
+    a.shape() == b.shape()
+        && a.as_slice()
+            .iter()
+            .zip(b.as_slice())
+            .all(|(x, y)| (x - y).abs() < 1e-12)
+}
+
+// ---- a recurrent cell looped over time steps ----
+
+#[derive(Params, Clone)]
+struct Rnn {
+    wx: T,
+    wh: T,
+    b: T,
+    out: T,
+}
+
+#[differentiable(wrt(p))]
+fn rnn_loss(p: &Rnn, xs: &[T], target: &T) -> f64 {
+    let mut h = xs[0].matmul(&p.wx) * 0.0;
+    for x in xs {
+        h = (x.matmul(&p.wx) + h.matmul(&p.wh) + &p.b).tanh();
+    }
+    mse(&h.matmul(&p.out), target)
+}
+
+#[test]
+fn rnn_cell_over_time_steps() {
+    let mut rng = Rng::seed(11);
+    let p = Rnn {
+        wx: Tensor::randn(&[3, 4], 0.0, 0.5, &mut rng),
+        wh: Tensor::randn(&[4, 4], 0.0, 0.5, &mut rng),
+        b: Tensor::randn(&[4], 0.0, 0.5, &mut rng),
+        out: Tensor::randn(&[4, 2], 0.0, 0.5, &mut rng),
+    };
+    let xs: Vec<T> = (0..5)
+        .map(|_| Tensor::randn(&[2, 3], 0.0, 1.0, &mut rng))
+        .collect();
+    let target = Tensor::randn(&[2, 2], 0.0, 1.0, &mut rng);
+    let (_, grad) = rnn_loss_grad(&p, &xs, &target);
+    let check = gradcheck(
+        |ts| rnn_loss(&with_leaves(&p, ts), &xs, &target),
+        &leaves(&p),
+        &leaves(&grad),
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}
+
+// ---- a custom rule, as jax.custom_vjp ----
+
+/// `log(1 + eˣ)` summed, with a hand-written rule: the pair `f` / `f_vjp` is
+/// all that differentiable code needs, whoever wrote it.
+fn softplus_sum(x: &T) -> f64 {
+    x.softplus().sum().item()
+}
+
+/// The rule: `d/dx Σ softplus(x) = sigmoid(x)`.
+fn softplus_sum_vjp(x: &T) -> (f64, impl FnOnce(f64) -> (T,) + use<>) {
+    let s = x.sigmoid();
+    (softplus_sum(x), move |dy: f64| (&s * dy,))
+}
+
+#[differentiable]
+fn uses_custom_rule(x: &T) -> f64 {
+    let y = x * 2.0;
+    softplus_sum(&y) + (x * x).sum().item()
+}
+
+#[test]
+fn custom_rules_are_used_by_the_compiler() {
+    let x = Tensor::randn(&[3, 2], 0.0, 1.0, &mut Rng::seed(4));
+    let (_, g) = uses_custom_rule_grad(&x);
+    // 2·sigmoid(2x) + 2x
+    let want = &((&x * 2.0).sigmoid() * 2.0) + &(&x * 2.0);
+    assert!(close(&g, &want));
+    let check = gradcheck(
+        |ts| uses_custom_rule(&ts[0]),
+        std::slice::from_ref(&x),
+        &[g],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}
+
+// ---- scalars and tensors mixed ----
+
+#[differentiable]
+fn centered(x: &T, scale: f64) -> f64 {
+    let s = x.mean();
+    let c = (x - &s) * 2.0;
+    (c.powi(2).sum().item() * scale).sqrt()
+}
+
+#[test]
+fn mixed_tensor_and_scalar_code() {
+    let x = Tensor::randn(&[4, 3], 0.0, 1.0, &mut Rng::seed(9));
+    let (_, (gx, gs)) = centered_grad(&x, 0.7);
+    let check = gradcheck(
+        |ts| centered(&ts[0], ts[1].item()),
+        &[x.clone(), Tensor::scalar(0.7)],
+        &[gx, Tensor::scalar(gs)],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}

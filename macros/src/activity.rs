@@ -192,10 +192,10 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
     };
     // An adjoint is declared from its value (`adjoint_zero(&v)`: a tensor's
     // zero has its shape), so every active value is read by the reverse sweep.
-    // Loop entries are the exception: theirs are made from the loop's adjoint
-    // slot instead, so that an accumulator is not saved per iteration.
+    // The entries of fused accumulation loops are the exception: their
+    // adjoints come with the loop, which saves nothing per iteration.
     let mut entries = Vec::new();
-    loop_entries(&prog.body, &mut entries);
+    loop_entries(&prog.body, &act, &mut entries);
     for v in 0..n {
         if act.active(Var(v)) && !entries.contains(&Var(v)) {
             act.needed[v] = true;
@@ -213,8 +213,8 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
     }
 }
 
-/// The entry values of every loop in a block, recursively.
-fn loop_entries(b: &Block, out: &mut Vec<Var>) {
+/// The entry values of the fused loops of a block, recursively.
+fn loop_entries(b: &Block, act: &Activity, out: &mut Vec<Var>) {
     for s in &b.stmts {
         match s {
             Stmt::If {
@@ -222,13 +222,15 @@ fn loop_entries(b: &Block, out: &mut Vec<Var>) {
                 else_block,
                 ..
             } => {
-                loop_entries(then_block, out);
-                loop_entries(else_block, out);
+                loop_entries(then_block, act, out);
+                loop_entries(else_block, act, out);
             }
-            Stmt::Match { arms, .. } => arms.iter().for_each(|a| loop_entries(&a.body, out)),
+            Stmt::Match { arms, .. } => arms.iter().for_each(|a| loop_entries(&a.body, act, out)),
             Stmt::Loop(l) => {
-                out.extend(l.carried.iter().map(|c| c.entry));
-                loop_entries(&l.body, out);
+                if crate::fusion::accumulator(l, act).is_some() {
+                    out.extend(l.carried.iter().map(|c| c.entry));
+                }
+                loop_entries(&l.body, act, out);
             }
             _ => {}
         }

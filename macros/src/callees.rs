@@ -67,7 +67,12 @@ impl Callees {
     }
 
     fn add(&mut self, name: &syn::Ident, differentiable: bool) {
-        let e = self.names.entry(name.to_string()).or_default();
+        let name = name.to_string();
+        // A hand-written `f_vjp` (a custom rule) makes `f` differentiable.
+        if let Some(base) = name.strip_suffix("_vjp") {
+            self.names.entry(base.to_string()).or_default().0 = true;
+        }
+        let e = self.names.entry(name).or_default();
         if differentiable {
             e.0 = true;
         } else {

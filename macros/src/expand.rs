@@ -100,6 +100,7 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
                     Class::NonDiff => false,
                 };
                 let var = lower.param_var(&ident, kind, numeric);
+                lower.prog.vars[var.0].by_ref = matches!(&*t.ty, syn::Type::Reference(_));
                 params.push(Param {
                     var,
                     ident,
@@ -202,7 +203,7 @@ fn surely_contributed(prog: &Program, act: &activity::Activity, v: Var) -> bool 
 /// Leaves of a value of type `out` as expressions: `(a, (b, c))` from `[a, b, c]`.
 fn rebuild(out: &Output, leaves: &mut impl Iterator<Item = TokenStream>) -> TokenStream {
     match out {
-        Output::Float => leaves.next().unwrap_or_else(|| quote!(())),
+        Output::Float | Output::Value => leaves.next().unwrap_or_else(|| quote!(())),
         Output::Tuple(items) => {
             let inner: Vec<TokenStream> = items.iter().map(|i| rebuild(i, leaves)).collect();
             quote!((#(#inner,)*))
@@ -257,7 +258,21 @@ fn emit_functions(
     // The forward sweep and the value.
     let forward = em.block(&prog.body, Mode::PRIMAL);
     let value = {
-        let leaves: Vec<TokenStream> = em.prog.body.yields.iter().map(|y| em.operand(y)).collect();
+        // The pullback may still read the output values: return copies (a
+        // tensor's clone shares its buffer).
+        let leaves: Vec<TokenStream> = em
+            .prog
+            .body
+            .yields
+            .iter()
+            .map(|y| match y {
+                Operand::Var(_) => {
+                    let v = em.operand(y);
+                    quote!(::core::clone::Clone::clone(&#v))
+                }
+                Operand::Const(c) => c.clone(),
+            })
+            .collect();
         rebuild(output, &mut leaves.into_iter())
     };
     // The pullback.

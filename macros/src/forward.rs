@@ -131,7 +131,7 @@ impl Emitter<'_> {
         match self.refs.get(&v) {
             Some(src) => {
                 let src = self.operand(src);
-                quote!(&#src)
+                quote!((&#src))
             }
             None => {
                 let id = self.ident(v);
@@ -167,7 +167,9 @@ impl Emitter<'_> {
 
     /// The block's yields as one expression: `x`, `(x, y)` or `()`.
     pub fn yields(&self, b: &Block) -> TokenStream {
-        let ys: Vec<TokenStream> = b.yields.iter().map(|y| self.operand(y)).collect();
+        let mut inner = std::collections::BTreeSet::new();
+        fusion::defs_of(b, &mut inner);
+        let ys: Vec<TokenStream> = b.yields.iter().map(|y| self.moved(y, &inner)).collect();
         if ys.len() == 1 {
             ys[0].clone()
         } else {
@@ -299,6 +301,8 @@ impl Emitter<'_> {
         // Values are borrowed, or cloned where a value is needed, since tensors
         // are not `Copy` (their clone shares the buffer; scalars just copy).
         let b = |e: &Self, x: &Operand| match x {
+            // A borrow, or a parameter taken by reference, is already one.
+            Operand::Var(v) if e.refs.contains_key(v) || e.prog.info(*v).by_ref => e.operand(x),
             Operand::Var(_) => {
                 let t = e.operand(x);
                 quote!(&#t)
@@ -365,8 +369,12 @@ impl Emitter<'_> {
                 quote!(#path(#(#args),*))
             }
             Op::Index { base, index } => {
-                let (b, i) = (o(self, base), o(self, index));
-                quote!(#b[#i])
+                let (bs, i) = (o(self, base), o(self, index));
+                match base.var().map(|v| self.prog.info(v).kind) {
+                    Some(Kind::Container) => quote!(#bs[#i]),
+                    // Elements that may not be `Copy` (tensors, layers).
+                    _ => quote!(::core::clone::Clone::clone(&#bs[#i])),
+                }
             }
             Op::Cast { operand, ty } => {
                 let x = o(self, operand);
@@ -379,6 +387,19 @@ impl Emitter<'_> {
             Op::Opaque { tokens, reads, .. } => self.rebind(reads, tokens),
         };
         quote_spanned!(span=> let #pat = #value;)
+    }
+
+    /// A value handed on: moved when it is a local of the block handing it on
+    /// (`inner`), else copied, since the reverse sweep may still read it (a
+    /// tensor's clone shares its buffer).
+    pub fn moved(&self, o: &Operand, inner: &std::collections::BTreeSet<Var>) -> TokenStream {
+        match o {
+            Operand::Var(v) if !inner.contains(v) => {
+                let x = self.operand(o);
+                quote!(::core::clone::Clone::clone(&#x))
+            }
+            _ => self.operand(o),
+        }
     }
 
     /// The call of a differentiable function's or method's `_vjp`.
@@ -478,7 +499,8 @@ impl Emitter<'_> {
         let saved: Vec<Var> = self.saved(l);
         let use_stack = tape && (matches!(l.kind, LoopKind::While { .. }) || !saved.is_empty());
         let saved_ids: Vec<&Ident> = saved.iter().map(|v| self.ident(*v)).collect();
-        let push = use_stack.then(|| quote!(#stack.push((#(#saved_ids,)*));));
+        let push = use_stack
+            .then(|| quote!(#stack.push((#(::core::clone::Clone::clone(&#saved_ids),)*));));
         let rt = &self.rt;
         let new_stack = use_stack.then(|| quote!(let mut #stack = #rt::Vec::new();));
         let body = self.block(&l.body, mode.nested());
@@ -494,9 +516,17 @@ impl Emitter<'_> {
         let slots: Vec<Ident> = (0..l.carried.len())
             .map(|k| loop_ident(l.id, &format!("slot{k}")))
             .collect();
-        let inits = l.carried.iter().map(|c| self.operand(&c.init));
+        let outer = std::collections::BTreeSet::new();
+        let inits = l.carried.iter().map(|c| self.moved(&c.init, &outer));
         let entries: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.entry)).collect();
-        let exits: Vec<TokenStream> = l.carried.iter().map(|c| self.operand(&c.exit)).collect();
+        let mut inner = std::collections::BTreeSet::new();
+        fusion::defs_of(&l.body, &mut inner);
+        inner.extend(l.carried.iter().map(|c| c.entry));
+        let exits: Vec<TokenStream> = l
+            .carried
+            .iter()
+            .map(|c| self.moved(&c.exit, &inner))
+            .collect();
         let outs: Vec<&Ident> = l.carried.iter().map(|c| self.ident(c.out)).collect();
         let head_and_loop = match &l.kind {
             LoopKind::For { index, iter } => {

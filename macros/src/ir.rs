@@ -37,6 +37,8 @@ pub struct VarInfo {
     /// arithmetic or of a rule): a method it has no rule for is refused
     /// rather than taken for a user's `#[differentiable]` method.
     pub numeric: bool,
+    /// A parameter passed by reference (`x: &Tensor`): already a borrow.
+    pub by_ref: bool,
 }
 
 /// An operand: a value of the program, or a constant expression (a literal or

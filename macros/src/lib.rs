@@ -55,9 +55,10 @@ use quote::quote;
 /// - By default every parameter is differentiated except integers, `bool`,
 ///   `char`, `str`, `String` and slices, arrays and references of them;
 ///   `#[differentiable(wrt(x, y))]` names them instead.
-/// - On an `impl` block, every method with a float (or tuple of floats) output
-///   gets its companions as methods; a method in such a block may carry its own
-///   `#[differentiable(wrt(..))]`.
+/// - On an `impl` block, every method (with `self`) whose output can be
+///   differentiated gets its companions as methods; associated functions
+///   without `self` (constructors) are left alone. A method in such a block may
+///   carry its own `#[differentiable(wrt(..))]`.
 /// - `#[differentiable(crate = "crate")]` changes the path generated code uses
 ///   for the runtime (`::adjoint` by default).
 ///
@@ -172,8 +173,10 @@ fn expand_impl(mut imp: syn::ItemImpl, args: &args::Args) -> proc_macro2::TokenS
             }
         }
         m.attrs = keep;
-        if !own && signature::output(&m.sig.output).is_err() {
-            // Constructors, accessors: not differentiable outputs, left alone.
+        let has_receiver = matches!(m.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
+        if !own && (!has_receiver || signature::output(&m.sig.output).is_err()) {
+            // Constructors and other associated functions, accessors with
+            // outputs that have no derivative: left alone.
             continue;
         }
         let func = expand::Func {

@@ -135,6 +135,7 @@ impl<'e> Lowerer<'e> {
             tag,
             kind,
             numeric: false,
+            by_ref: false,
         });
         Var(self.prog.vars.len() - 1)
     }
@@ -168,7 +169,9 @@ impl<'e> Lowerer<'e> {
             _ => Kind::Scalar,
         };
         let numeric = match &op {
-            Op::Binary { .. } | Op::Neg(_) | Op::Index { .. } | Op::Cast { .. } => true,
+            Op::Binary { .. } | Op::Neg(_) | Op::Cast { .. } => true,
+            // An element of a float slice; a Vec of layers has no rules.
+            Op::Index { base, .. } => self.kind_of(base) == Kind::Container,
             Op::Method { name, .. } => crate::rules::method_mask(&name.to_string()).is_some(),
             Op::Copy(o) | Op::Ref(o) | Op::Deref(o) => {
                 o.var().is_some_and(|v| self.prog.info(v).numeric)
@@ -771,6 +774,56 @@ impl<'e> Lowerer<'e> {
                 );
             }
         };
+        // `for v in &xs` / `for v in xs.iter()` / `for v in xs`: a loop over
+        // positions, each
+        // element borrowed as `&xs[k]`, so its gradient reaches `xs[k]`.
+        let collection = match &*f.expr {
+            syn::Expr::Reference(r) if r.mutability.is_none() => Some(&*r.expr),
+            syn::Expr::MethodCall(m) if m.method == "iter" && m.args.is_empty() => {
+                Some(&*m.receiver)
+            }
+            // `for v in xs` with `xs` a slice or a `Vec` by reference.
+            syn::Expr::Path(p) if p.path.get_ident().is_some() => Some(&*f.expr),
+            _ => None,
+        };
+        if let Some(expr) = collection {
+            let span = f.for_token.span;
+            let coll = self.lower_operand(expr);
+            let len = self.push_op(
+                Op::Method {
+                    recv: coll.clone(),
+                    name: Ident::new("len", span),
+                    turbofish: TokenStream::new(),
+                    args: Vec::new(),
+                },
+                span,
+            );
+            let n = Ident::new("__len", Span::mixed_site());
+            let iter = self.push_op(
+                Op::Opaque {
+                    tokens: quote!(0..#n),
+                    reads: vec![(n, len)],
+                    what: "a range",
+                },
+                span,
+            );
+            let index = self.fresh("k", Kind::Scalar, span);
+            self.lower_loop(&f.body, span, |l| {
+                let elem = l.push_op(
+                    Op::Index {
+                        base: coll.clone(),
+                        index: Operand::Var(index),
+                    },
+                    span,
+                );
+                let elem = l.push_op(Op::Ref(elem), span);
+                if !matches!(&*f.pat, syn::Pat::Wild(_)) {
+                    l.declare(&index_ident, Binding::Leaf(elem));
+                }
+                LoopKind::For { index, iter }
+            });
+            return;
+        }
         let iter = self.lower_operand(&f.expr);
         let index = self.fresh(&index_ident.to_string(), Kind::Scalar, index_ident.span());
         self.lower_loop(&f.body, f.for_token.span, |l| {

@@ -129,6 +129,13 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         }
 
         #[diagnostic::do_not_recommend]
+        impl #impl_g #rt::Accumulate<&#name #ty_g> for #name #ty_g #where_c {
+            fn accumulate(&mut self, g: &Self) {
+                #rt::Params::add_assign_tree(self, g);
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
         impl #impl_g #rt::Accumulate<#name #ty_g> for #name #ty_g #where_c {
             fn accumulate(&mut self, g: Self) {
                 #rt::Params::add_assign_tree(self, &g);

@@ -126,6 +126,9 @@ impl Emitter<'_> {
     /// `&x` for a value, the tokens themselves for a constant.
     fn borrowed(&self, o: &Operand) -> TokenStream {
         match o {
+            Operand::Var(v) if self.refs.contains_key(v) || self.prog.info(*v).by_ref => {
+                self.value(*v)
+            }
             Operand::Var(v) => {
                 let id = self.value(*v);
                 quote!(&#id)
@@ -288,11 +291,15 @@ impl Emitter<'_> {
                     let db = self.adj(b);
                     let i = self.operand(index);
                     let rt = &self.rt;
-                    match index {
+                    match (index, self.prog.info(b).kind) {
                         // A constant position: a plain update (no neighbours to
                         // pair, and the bounds check folds away for arrays).
-                        Operand::Const(_) => quote!(#db[#i] += #dy;),
-                        Operand::Var(_) => quote!(#rt::add_at(&mut #db, #i, #dy);),
+                        (Operand::Const(_), Kind::Container) => quote!(#db[#i] += #dy;),
+                        (Operand::Var(_), Kind::Container) => {
+                            quote!(#rt::add_at(&mut #db, #i, #dy);)
+                        }
+                        // A Vec of tensors or of parameter structs.
+                        _ => quote!(#rt::add_at_elem(&mut #db, #i, &#dy);),
                     }
                 }
                 None => TokenStream::new(),
@@ -306,7 +313,8 @@ impl Emitter<'_> {
             Op::Field { base, members } => match base.var().filter(|v| self.act.active(*v)) {
                 Some(b) => {
                     let db = self.adj(b);
-                    quote!(#db #(.#members)* += &#dy;)
+                    let rt = &self.rt;
+                    quote!(#rt::accumulate(&mut #db #(.#members)*, &#dy);)
                 }
                 None => TokenStream::new(),
             },
@@ -428,20 +436,11 @@ impl Emitter<'_> {
             .zip(&dslots)
             .map(|((_, c), slot)| (c.exit.clone(), quote!(#slot)))
             .collect();
-        // Entry adjoints are made from the slots (same type), not from the
-        // entry values, which the reverse may not have restored.
-        let rt = self.rt.clone();
-        let entry_decls: Vec<TokenStream> = active
-            .iter()
-            .zip(&dslots)
-            .filter(|((_, c), _)| self.act.active(c.entry))
-            .map(|((_, c), slot)| {
-                let d = self.adj(c.entry);
-                quote!(let mut #d = #rt::adjoint_zero(&#slot);)
-            })
-            .collect();
-        let rev = self.reverse_block(&l.body, &[], &seeds);
-        let rev = quote!(#(#entry_decls)* #rev);
+        // Entries are restored (saved) or recomputed: their adjoints are made
+        // from them, with their shapes (a tensor may change shape from one
+        // iteration to the next).
+        let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();
+        let rev = self.reverse_block(&l.body, &entries, &seeds);
         let carry_back = active.iter().zip(&dslots).map(|((_, c), slot)| {
             if self.act.active(c.entry) {
                 let d = self.adj(c.entry);

@@ -113,6 +113,9 @@ fn strip_refs(ty: &Type) -> &Type {
 #[derive(Clone)]
 pub enum Output {
     Float,
+    /// A tensor or another differentiable value: `_vjp` only, its cotangent
+    /// has its type.
+    Value,
     Tuple(Vec<Output>),
 }
 
@@ -120,7 +123,7 @@ impl Output {
     /// The number of float leaves.
     pub fn leaves(&self) -> usize {
         match self {
-            Output::Float => 1,
+            Output::Float | Output::Value => 1,
             Output::Tuple(items) => items.iter().map(Output::leaves).sum(),
         }
     }
@@ -152,10 +155,15 @@ fn output_of(ty: &Type) -> Result<Output, syn::Error> {
                     ty.to_token_stream()
                 ),
             )),
+            Class::Other
+                if !matches!(ty, Type::Reference(_) | Type::Ptr(_) | Type::ImplTrait(_)) =>
+            {
+                Ok(Output::Value)
+            }
             _ => Err(syn::Error::new_spanned(
                 ty,
                 format!(
-                    "adjoint cannot differentiate an output of type `{}` yet: return f32, f64 or a tuple of them",
+                    "adjoint cannot differentiate an output of type `{}`: return an owned value (f32, f64, a tensor, a tuple of them)",
                     ty.to_token_stream()
                 ),
             )),

@@ -109,16 +109,6 @@ fn let_stmt(
                 "adjoint cannot differentiate through {what}: it reads a differentiated value and its result reaches the output; compute the value with supported operations or a #[differentiable] helper function"
             ),
         ),
-        Op::Index { base, .. } => {
-            if let Some(b) = base.var()
-                && prog.info(b).kind != Kind::Container
-            {
-                errors.push_span(
-                    span,
-                    "only slice, Vec and array parameters can be indexed in a #[differentiable] function",
-                );
-            }
-        }
         _ => {}
     }
 }

@@ -46,7 +46,8 @@ pub mod __private {
     pub use crate::rules::{self, AdjointZero, adjoint_zero};
     pub use crate::scalar::{self, Float};
     pub use crate::tangent::{
-        Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, scaled, zero_tangent,
+        Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, add_at_elem, scaled,
+        zero_tangent,
     };
     pub use ::core::{concat, file, line, stringify};
     pub use ::std::vec::Vec;

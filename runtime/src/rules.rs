@@ -45,6 +45,13 @@ impl<T: Float> AdjointZero for Tensor<T> {
     }
 }
 
+impl<P: AdjointZero<Adj = P>> AdjointZero for Vec<P> {
+    type Adj = Vec<P>;
+    fn adjoint_zero(&self) -> Vec<P> {
+        self.iter().map(AdjointZero::adjoint_zero).collect()
+    }
+}
+
 impl<V: AdjointZero + ?Sized> AdjointZero for &V {
     type Adj = V::Adj;
     #[inline(always)]

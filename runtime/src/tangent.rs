@@ -2,6 +2,7 @@
 //! zero one, and how to add one gradient into another.
 
 use crate::scalar::Float;
+use core::ops::AddAssign;
 
 /// A type whose values can be differentiated: it names the type of its gradient
 /// (its *tangent*) and makes a zero gradient shaped like a value.
@@ -18,7 +19,7 @@ use crate::scalar::Float;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not differentiable",
     label = "adjoint cannot make a gradient for `{Self}`",
-    note = "differentiable parameters are f32, f64, and slices, Vecs and arrays of them; leave this parameter out with `#[differentiable(wrt(..))]`"
+    note = "differentiable parameters are f32, f64, slices, Vecs and arrays of them, tensors and `#[derive(Params)]` structs; leave this parameter out with `#[differentiable(wrt(..))]`"
 )]
 pub trait Differentiable {
     /// The type of the gradient with respect to a value of this type.
@@ -56,6 +57,13 @@ impl<T: Float> Differentiable for Vec<T> {
     #[inline]
     fn zero_tangent(&self) -> Vec<T> {
         vec![T::ZERO; self.len()]
+    }
+}
+
+impl<T: Float> Differentiable for crate::Tensor<T> {
+    type Tangent = crate::Tensor<T>;
+    fn zero_tangent(&self) -> crate::Tensor<T> {
+        self.zeros_like()
     }
 }
 
@@ -150,65 +158,55 @@ impl<T: Float> Accumulate<&T> for T {
 // Not listed in the error for a missing impl: the list only distracts
 // from the fix that the error message gives.
 #[diagnostic::do_not_recommend]
-impl<T: Float> Accumulate<&Vec<T>> for Vec<T> {
+impl<P: for<'a> AddAssign<&'a P>> Accumulate<&Vec<P>> for Vec<P> {
     #[inline]
-    fn accumulate(&mut self, g: &Vec<T>) {
+    fn accumulate(&mut self, g: &Vec<P>) {
         accumulate_slice(self, g);
     }
 }
 
-// Not listed in the error for a missing impl: the list only distracts
-// from the fix that the error message gives.
 #[diagnostic::do_not_recommend]
-impl<T: Float, const N: usize> Accumulate<&[T; N]> for [T; N] {
+impl<P: for<'a> AddAssign<&'a P>> Accumulate<Vec<P>> for Vec<P> {
     #[inline]
-    fn accumulate(&mut self, g: &[T; N]) {
+    fn accumulate(&mut self, g: Vec<P>) {
+        accumulate_slice(self, &g);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<P: for<'a> AddAssign<&'a P>, const N: usize> Accumulate<&[P; N]> for [P; N] {
+    #[inline]
+    fn accumulate(&mut self, g: &[P; N]) {
         accumulate_slice(self, g);
     }
 }
 
-// Not listed in the error for a missing impl: the list only distracts
-// from the fix that the error message gives.
 #[diagnostic::do_not_recommend]
-impl<T: Float> Accumulate<Vec<T>> for Vec<T> {
+impl<P: for<'a> AddAssign<&'a P>, const N: usize> Accumulate<[P; N]> for [P; N] {
     #[inline]
-    fn accumulate(&mut self, g: Vec<T>) {
+    fn accumulate(&mut self, g: [P; N]) {
         accumulate_slice(self, &g);
     }
 }
 
-// Not listed in the error for a missing impl: the list only distracts
-// from the fix that the error message gives.
 #[diagnostic::do_not_recommend]
-impl<T: Float, const N: usize> Accumulate<[T; N]> for [T; N] {
+impl<P: for<'a> AddAssign<&'a P>, const N: usize> Accumulate<[P; N]> for Vec<P> {
     #[inline]
-    fn accumulate(&mut self, g: [T; N]) {
+    fn accumulate(&mut self, g: [P; N]) {
         accumulate_slice(self, &g);
     }
 }
 
-// Not listed in the error for a missing impl: the list only distracts
-// from the fix that the error message gives.
 #[diagnostic::do_not_recommend]
-impl<T: Float, const N: usize> Accumulate<[T; N]> for Vec<T> {
+impl<P: for<'a> AddAssign<&'a P>, const N: usize> Accumulate<Vec<P>> for [P; N] {
     #[inline]
-    fn accumulate(&mut self, g: [T; N]) {
-        accumulate_slice(self, &g);
-    }
-}
-
-// Not listed in the error for a missing impl: the list only distracts
-// from the fix that the error message gives.
-#[diagnostic::do_not_recommend]
-impl<T: Float, const N: usize> Accumulate<Vec<T>> for [T; N] {
-    #[inline]
-    fn accumulate(&mut self, g: Vec<T>) {
+    fn accumulate(&mut self, g: Vec<P>) {
         accumulate_slice(self, &g);
     }
 }
 
 #[track_caller]
-fn accumulate_slice<T: Float>(acc: &mut [T], g: &[T]) {
+fn accumulate_slice<P: for<'a> AddAssign<&'a P>>(acc: &mut [P], g: &[P]) {
     assert_eq!(
         acc.len(),
         g.len(),
@@ -217,7 +215,7 @@ fn accumulate_slice<T: Float>(acc: &mut [T], g: &[T]) {
         acc.len()
     );
     for (a, b) in acc.iter_mut().zip(g) {
-        *a += *b;
+        *a += b;
     }
 }
 
@@ -332,4 +330,18 @@ impl<T: Float, const N: usize> Scale<T> for [T; N] {
         self.iter_mut().for_each(|e| *e *= s);
         self
     }
+}
+
+/// `acc[i] += g` for elements that are not floats (tensors, parameter
+/// structs): the reverse of reading `v[i]` from a `Vec` of them.
+///
+/// ```
+/// use adjoint_runtime::Tensor;
+/// let mut acc = vec![Tensor::<f32>::zeros(&[2]); 2];
+/// adjoint_runtime::tangent::add_at_elem(&mut acc, 1, &Tensor::ones(&[2]));
+/// assert_eq!(acc[1].to_vec(), [1.0, 1.0]);
+/// ```
+#[track_caller]
+pub fn add_at_elem<E: for<'a> AddAssign<&'a E>>(acc: &mut [E], i: usize, g: &E) {
+    acc[i] += g;
 }

@@ -23,7 +23,7 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
         __t_4
     };
     (
-        __v_5,
+        ::core::clone::Clone::clone(&__v_5),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
@@ -91,17 +91,17 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
         0..n
     };
     let mut __loop0_stack = ::adjoint::__private::Vec::new();
-    let mut __loop0_slot0 = __y_2;
+    let mut __loop0_slot0 = ::core::clone::Clone::clone(&__y_2);
     for __i_4 in ::core::clone::Clone::clone(&__t_3) {
         let __y_5 = __loop0_slot0;
-        __loop0_stack.push((__y_5,));
+        __loop0_stack.push((::core::clone::Clone::clone(&__y_5),));
         let __t_6 = soft(__y_5);
         let __y_8 = &__t_6 * &__y_5;
         __loop0_slot0 = __y_8;
     }
     let __y_9 = __loop0_slot0;
     (
-        __y_9,
+        ::core::clone::Clone::clone(&__y_9),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
@@ -118,7 +118,7 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
             ) {
                 let (__t_6, __pbt_6) = soft_vjp(__y_5);
                 let __y_8 = &__t_6 * &__y_5;
-                let mut __dy_5 = ::adjoint::__private::adjoint_zero(&__loop0_dslot0);
+                let mut __dy_5 = ::adjoint::__private::adjoint_zero(&__y_5);
                 let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
                 let mut __dy_8 = ::adjoint::__private::adjoint_zero(&__y_8);
                 __dy_8 += __loop0_dslot0;

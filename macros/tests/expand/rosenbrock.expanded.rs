@@ -21,7 +21,7 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
     let __t_7 = 100.0 * &__t_6;
     let __t_8 = &__t_3 + &__t_7;
     (
-        __t_8,
+        ::core::clone::Clone::clone(&__t_8),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;

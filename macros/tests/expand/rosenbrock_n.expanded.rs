@@ -74,7 +74,7 @@ fn rosenbrock_n_vjp(
     }
     let __s_18 = __loop0_slot0;
     (
-        __s_18,
+        ::core::clone::Clone::clone(&__s_18),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;

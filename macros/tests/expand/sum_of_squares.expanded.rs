@@ -46,7 +46,7 @@ fn sum_of_squares_vjp(
     }
     let __s_8 = __loop0_slot0;
     (
-        __s_8,
+        ::core::clone::Clone::clone(&__s_8),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
