@@ -266,3 +266,41 @@ fn mixed_tensor_and_scalar_code() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+// ---- embeddings, concatenation, dropout, reductions over an axis ----
+
+#[derive(Params, Clone)]
+struct Embed {
+    table: T,
+    head: T,
+}
+
+#[differentiable(wrt(p))]
+fn embed_loss(p: &Embed, tokens: &[usize], extra: &T, seed: u64, labels: &[usize]) -> f64 {
+    let e = p.table.gather_rows(tokens);
+    let joined = e.concat(extra, 1).dropout(0.25, true, seed);
+    let logits = joined.matmul(&p.head);
+    let centered = &logits - &logits.max_axis(1, true);
+    let probs = centered.softmax(1);
+    cross_entropy(&logits, labels) + probs.mean_axis(0, false).powi(2).sum().item()
+}
+
+#[test]
+fn embedding_lookup_concat_dropout_and_axis_reductions() {
+    let mut rng = Rng::seed(21);
+    let p = Embed {
+        table: Tensor::randn(&[6, 3], 0.0, 1.0, &mut rng),
+        head: Tensor::randn(&[5, 4], 0.0, 0.5, &mut rng),
+    };
+    let tokens = [5, 0, 2, 5];
+    let extra = Tensor::randn(&[4, 2], 0.0, 1.0, &mut rng);
+    let labels = [3, 1, 0, 2];
+    let (_, grad) = embed_loss_grad(&p, &tokens, &extra, 42, &labels);
+    let check = gradcheck(
+        |ts| embed_loss(&with_leaves(&p, ts), &tokens, &extra, 42, &labels),
+        &leaves(&p),
+        &leaves(&grad),
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}

@@ -63,6 +63,9 @@ pub const METHODS: &[(&str, &[bool])] = &[
     ("softmax", &[true, false]),
     ("log_softmax", &[true, false]),
     ("item", &[true]),
+    ("gather_rows", &[true, false]),
+    ("concat", &[true, true, false]),
+    ("dropout", &[true, false, false, false]),
 ];
 
 /// Methods whose result carries no gradient: tests, lengths, and the

@@ -247,7 +247,7 @@ rules3! {
 
 // ---- tensors: the rules of `ops`, under the names generated code calls ----
 
-use crate::ops::{linalg, reduce, unary};
+use crate::ops::{index, linalg, reduce, unary};
 
 macro_rules! tensor_rules1 {
     ($($Trait:ident => $vjp:path;)*) => {$(
@@ -401,4 +401,38 @@ pub fn log_softmax<T: Float>(
 /// The rule of `.item()`: the one element gets `dy`.
 pub fn item<T: Float>(dy: &T, x: &Tensor<T>, _y: &T) -> (Tensor<T>,) {
     (Tensor::full(x.shape(), *dy),)
+}
+
+/// The rule of `.gather_rows(indices)`.
+pub fn gather_rows<T: Float, I: AsRef<[usize]> + ?Sized>(
+    dy: &Tensor<T>,
+    x: &Tensor<T>,
+    indices: &I,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, ()) {
+    (index::gather_rows_vjp(dy, x.shape(), indices.as_ref()), ())
+}
+
+/// The rule of `.concat(other, axis)`.
+pub fn concat<T: Float>(
+    dy: &Tensor<T>,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    axis: &usize,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, Tensor<T>, ()) {
+    let (ga, gb) = index::concat_vjp(dy, a.shape(), b.shape(), *axis);
+    (ga, gb, ())
+}
+
+/// The rule of `.dropout(rate, training, seed)`.
+pub fn dropout<T: Float>(
+    dy: &Tensor<T>,
+    _x: &Tensor<T>,
+    rate: &T,
+    training: &bool,
+    seed: &u64,
+    _y: &Tensor<T>,
+) -> (Tensor<T>, (), (), ()) {
+    (index::dropout_vjp(dy, *rate, *training, *seed), (), (), ())
 }

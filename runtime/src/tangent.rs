@@ -28,6 +28,7 @@ pub trait Differentiable {
     fn zero_tangent(&self) -> Self::Tangent;
 }
 
+#[diagnostic::do_not_recommend]
 impl Differentiable for f32 {
     type Tangent = f32;
     #[inline(always)]
@@ -36,6 +37,7 @@ impl Differentiable for f32 {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Differentiable for f64 {
     type Tangent = f64;
     #[inline(always)]
@@ -44,6 +46,7 @@ impl Differentiable for f64 {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Float> Differentiable for [T] {
     type Tangent = Vec<T>;
     #[inline]
@@ -52,6 +55,7 @@ impl<T: Float> Differentiable for [T] {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Float> Differentiable for Vec<T> {
     type Tangent = Vec<T>;
     #[inline]
@@ -60,6 +64,7 @@ impl<T: Float> Differentiable for Vec<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Float> Differentiable for crate::Tensor<T> {
     type Tangent = crate::Tensor<T>;
     fn zero_tangent(&self) -> crate::Tensor<T> {
@@ -67,6 +72,7 @@ impl<T: Float> Differentiable for crate::Tensor<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Float, const N: usize> Differentiable for [T; N] {
     type Tangent = [T; N];
     #[inline(always)]
@@ -75,6 +81,7 @@ impl<T: Float, const N: usize> Differentiable for [T; N] {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Differentiable + ?Sized> Differentiable for &T {
     type Tangent = T::Tangent;
     #[inline(always)]

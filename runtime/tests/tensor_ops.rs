@@ -269,3 +269,73 @@ fn display_is_readable() {
         "[0.0000, 1.0000, 2.0000, ..., 7.0000, 8.0000, 9.0000] shape=[10]"
     );
 }
+
+#[test]
+fn gather_concat_dropout() {
+    use adjoint_runtime::ops::index;
+    let table = randn(&[5, 3], 70);
+    let idx = [4, 1, 4, 0];
+    let w = randn(&[4, 3], 71);
+    let g = index::gather_rows_vjp(&w, table.shape(), &idx);
+    assert_close(
+        |t| weighted(&t[0].gather_rows(&idx), &w),
+        &[table.clone()],
+        &[g],
+    );
+
+    for axis in 0..2 {
+        let a = randn(&[2, 3], 72);
+        let b = if axis == 0 {
+            randn(&[4, 3], 73)
+        } else {
+            randn(&[2, 5], 73)
+        };
+        let w = randn(a.concat(&b, axis).shape(), 74);
+        let (ga, gb) = index::concat_vjp(&w, a.shape(), b.shape(), axis);
+        assert_close(
+            |t| weighted(&t[0].concat(&t[1], axis), &w),
+            &[a, b],
+            &[ga, gb],
+        );
+    }
+
+    let x = randn(&[6, 4], 75);
+    let w = randn(&[6, 4], 76);
+    let g = index::dropout_vjp(&w, 0.3, true, 99);
+    assert_close(
+        |t| weighted(&t[0].dropout(0.3, true, 99), &w),
+        &[x.clone()],
+        &[g],
+    );
+    assert_eq!(index::dropout_vjp(&w, 0.3, false, 99), w);
+}
+
+#[test]
+#[should_panic(expected = "gather_rows: index 7 out of range for a table of shape [5, 3]")]
+fn gather_errors_name_the_index_and_shape() {
+    let _ = Tensor::<f32>::zeros(&[5, 3]).gather_rows(&[7]);
+}
+
+#[test]
+#[should_panic(expected = "concat: shapes [2, 3] and [3, 3] do not join along axis 1")]
+fn concat_errors_name_both_shapes() {
+    let _ = Tensor::<f32>::zeros(&[2, 3]).concat(&Tensor::zeros(&[3, 3]), 1);
+}
+
+#[test]
+fn ndarray_round_trips_in_any_layout() {
+    let a = ndarray::Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64);
+    let t = Tensor::from(a.clone());
+    assert_eq!(t.to_vec(), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    // A transposed (column-major) array is read in logical order.
+    let t2 = Tensor::from(a.t().to_owned());
+    assert_eq!(t2.shape(), &[3, 2]);
+    assert_eq!(t2.to_vec(), [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    assert_eq!(Tensor::from(a.view()), t);
+    assert_eq!(
+        t.to_ndarray()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap(),
+        a
+    );
+}

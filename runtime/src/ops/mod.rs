@@ -3,6 +3,7 @@
 //! output's gradient `dy`) side by side, with the formula in a comment.
 
 pub mod arith;
+pub mod index;
 pub mod linalg;
 pub mod loss;
 pub mod reduce;

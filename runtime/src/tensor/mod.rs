@@ -12,6 +12,8 @@
 //! assert_eq!((&x + 1.0).to_vec(), [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
 //! ```
 
+#[cfg(feature = "ndarray")]
+mod convert;
 mod display;
 pub mod rng;
 pub mod shape;
