@@ -304,3 +304,21 @@ fn embedding_lookup_concat_dropout_and_axis_reductions() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+#[differentiable]
+fn tensor_powers(x: &T, e: f64) -> f64 {
+    (x.powf(e) + x.powi(3)).sum().item()
+}
+
+#[test]
+fn tensor_powers_in_base_and_exponent() {
+    let x = Tensor::rand_uniform(&[2, 3], 0.5, 2.0, &mut Rng::seed(3));
+    let (_, (gx, ge)) = tensor_powers_grad(&x, 1.7);
+    let check = gradcheck(
+        |ts| tensor_powers(&ts[0], ts[1].item()),
+        &[x.clone(), Tensor::scalar(1.7)],
+        &[gx, Tensor::scalar(ge)],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}

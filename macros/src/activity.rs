@@ -191,13 +191,15 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
         needed: vec![false; n],
     };
     // An adjoint is declared from its value (`adjoint_zero(&v)`: a tensor's
-    // zero has its shape), so every active value is read by the reverse sweep.
-    // The entries of fused accumulation loops are the exception: their
-    // adjoints come with the loop, which saves nothing per iteration.
+    // zero has its shape), so active values inside branches and loops are
+    // recomputed for it. Values of the function's top level keep only their
+    // shape (`zero_shape`), and the entries of fused accumulation loops get
+    // their adjoints with the loop, which saves nothing per iteration.
     let mut entries = Vec::new();
     loop_entries(&prog.body, &act, &mut entries);
+    let top = top_defs(&prog.body);
     for v in 0..n {
-        if act.active(Var(v)) && !entries.contains(&Var(v)) {
+        if act.active(Var(v)) && !entries.contains(&Var(v)) && !top.contains(&Var(v)) {
             act.needed[v] = true;
         }
     }
@@ -211,6 +213,21 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
             return act;
         }
     }
+}
+
+/// The values the function's top level defines (not those of its branches
+/// and loop bodies).
+pub fn top_defs(body: &Block) -> std::collections::HashSet<Var> {
+    let mut out = std::collections::HashSet::new();
+    for s in &body.stmts {
+        match s {
+            Stmt::Let { var, outs, .. } => out.extend(defined(*var, outs)),
+            Stmt::If { outs, .. } | Stmt::Match { outs, .. } => out.extend(outs.iter().copied()),
+            Stmt::Loop(l) => out.extend(l.carried.iter().map(|c| c.out)),
+            Stmt::Effect { .. } => {}
+        }
+    }
+    out
 }
 
 /// The entry values of the fused loops of a block, recursively.

@@ -6,7 +6,7 @@ use crate::activity;
 use crate::args::Args;
 use crate::check;
 use crate::error::Errors;
-use crate::forward::{Emitter, Mode};
+use crate::forward::Emitter;
 use crate::ir::*;
 use crate::lower::Lowerer;
 use crate::signature::{self, Class, Output};
@@ -182,6 +182,7 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
         rt,
         adj_override: Default::default(),
         refs,
+        top: activity::top_defs(&prog.body),
     };
     Ok(emit_functions(f, &em, &output, receiver))
 }
@@ -256,7 +257,7 @@ fn emit_functions(
         .collect();
 
     // The forward sweep and the value.
-    let forward = em.block(&prog.body, Mode::PRIMAL);
+    let forward = em.body(&prog.body);
     let value = {
         // The pullback may still read the output values: return copies (a
         // tensor's clone shares its buffer).

@@ -57,6 +57,8 @@ pub struct Emitter<'a> {
     pub adj_override: std::collections::HashMap<Var, Ident>,
     /// Values that are borrows of other values (`&x`), and of what.
     pub refs: std::collections::HashMap<Var, Operand>,
+    /// Values of the function's top level (see `activity::top_defs`).
+    pub top: std::collections::HashSet<Var>,
 }
 
 /// The borrows (`let r = &x;`) of a program, by value.
@@ -107,6 +109,40 @@ impl Emitter<'_> {
             return id.clone();
         }
         Ident::new(&format!("__d{}", self.prog.info(v).tag), Span::mixed_site())
+    }
+
+    /// What the zero adjoint of a top-level value is made from: `__zname_N`.
+    pub fn shape_ident(&self, v: Var) -> Ident {
+        Ident::new(&format!("__z{}", self.prog.info(v).tag), Span::mixed_site())
+    }
+
+    /// Does `v`'s adjoint come from a kept shape rather than from `v`?
+    pub fn zero_from_shape(&self, v: Var) -> bool {
+        self.top.contains(&v) && !self.act.needed(v) && !self.refs.contains_key(&v)
+    }
+
+    /// The function body, with the shapes of the top-level active values that
+    /// the reverse sweep does not read kept after their statements.
+    pub fn body(&self, b: &Block) -> TokenStream {
+        let rt = &self.rt;
+        let mut out = TokenStream::new();
+        for s in &b.stmts {
+            out.extend(self.stmt(s, Mode::PRIMAL));
+            let defs = match s {
+                Stmt::Let { var, outs, .. } => activity::defined(*var, outs),
+                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => outs.clone(),
+                Stmt::Loop(l) => l.carried.iter().map(|c| c.out).collect(),
+                Stmt::Effect { .. } => Vec::new(),
+            };
+            for v in defs
+                .into_iter()
+                .filter(|v| self.act.active(*v) && self.zero_from_shape(*v))
+            {
+                let (z, value) = (self.shape_ident(v), self.value(v));
+                out.extend(quote!(let #z = #rt::zero_shape(&#value);));
+            }
+        }
+        out
     }
 
     /// The pullback of a call: `__pbname_N`.
@@ -200,7 +236,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn stmt(&self, s: &Stmt, mode: Mode) -> TokenStream {
+    pub fn stmt(&self, s: &Stmt, mode: Mode) -> TokenStream {
         if mode.filter {
             // Recomputing: keep what the reverse sweep reads, and the constructs
             // with reverse work of their own.

@@ -111,7 +111,20 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
 
         impl #impl_g #rt::AdjointZero for #name #ty_g #where_c {
             type Adj = Self;
+            // A parameter tree's zero is made from the tree (its tensors are
+            // shared, not copied).
+            type Shape = Self;
             fn adjoint_zero(&self) -> Self {
+                #rt::Params::zeros_like(self)
+            }
+            fn zero_shape(&self) -> Self {
+                ::core::clone::Clone::clone(self)
+            }
+        }
+
+        impl #impl_g #rt::ZeroShape for #name #ty_g #where_c {
+            type Adj = Self;
+            fn zero(&self) -> Self {
                 #rt::Params::zeros_like(self)
             }
         }

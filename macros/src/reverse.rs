@@ -101,6 +101,10 @@ impl Emitter<'_> {
         let id = self.value(v);
         let rt = &self.rt;
         match self.prog.info(v).kind {
+            Kind::Scalar if self.zero_from_shape(v) => {
+                let z = self.shape_ident(v);
+                quote!(let mut #d = #rt::zero_from(&#z);)
+            }
             Kind::Scalar => quote!(let mut #d = #rt::adjoint_zero(&#id);),
             Kind::Container => quote!(let mut #d = #rt::zero_tangent(&#id);),
         }

@@ -43,7 +43,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::params::{Leaf, LeafMut, Params, ZipFn, join};
-    pub use crate::rules::{self, AdjointZero, adjoint_zero};
+    pub use crate::rules::{self, AdjointZero, ZeroShape, adjoint_zero, zero_from, zero_shape};
     pub use crate::scalar::{self, Float};
     pub use crate::tangent::{
         Accumulate, Differentiable, accumulate, accumulate_scaled, add_at, add_at_elem, scaled,

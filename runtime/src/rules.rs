@@ -15,49 +15,132 @@ use crate::tensor::Tensor;
 /// A zero adjoint shaped like a value: `-0.0` for scalars (the identity of
 /// `+`, so the first contribution folds away), zeros for tensors, the
 /// pointee's for a reference.
+///
+/// [`AdjointZero::zero_shape`] keeps just what is needed to make that zero
+/// later (nothing for a scalar, the dimensions of a tensor), so the reverse
+/// sweep need not keep a value alive only for its shape.
 pub trait AdjointZero {
     /// The adjoint's type.
     type Adj;
+    /// What a zero adjoint is made from.
+    type Shape: ZeroShape<Adj = Self::Adj>;
     /// The zero.
     fn adjoint_zero(&self) -> Self::Adj;
+    /// What the zero is made from, without the value.
+    fn zero_shape(&self) -> Self::Shape;
 }
 
-impl AdjointZero for f32 {
-    type Adj = f32;
+/// Makes a zero adjoint (see [`AdjointZero::zero_shape`]).
+pub trait ZeroShape {
+    /// The adjoint's type.
+    type Adj;
+    /// The zero.
+    fn zero(&self) -> Self::Adj;
+}
+
+/// The shape of a scalar: nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScalarShape<T>(core::marker::PhantomData<T>);
+
+impl<T: Float> ZeroShape for ScalarShape<T> {
+    type Adj = T;
     #[inline(always)]
-    fn adjoint_zero(&self) -> f32 {
-        -0.0
+    fn zero(&self) -> T {
+        -T::ZERO
     }
 }
 
-impl AdjointZero for f64 {
-    type Adj = f64;
-    #[inline(always)]
-    fn adjoint_zero(&self) -> f64 {
-        -0.0
+macro_rules! scalar_adjoint_zero {
+    ($($t:ty),*) => {$(
+        impl AdjointZero for $t {
+            type Adj = $t;
+            type Shape = ScalarShape<$t>;
+            #[inline(always)]
+            fn adjoint_zero(&self) -> $t {
+                -0.0
+            }
+            #[inline(always)]
+            fn zero_shape(&self) -> ScalarShape<$t> {
+                ScalarShape(core::marker::PhantomData)
+            }
+        }
+    )*};
+}
+scalar_adjoint_zero!(f32, f64);
+
+/// The shape of a tensor.
+#[derive(Clone, Debug)]
+pub struct TensorShape<T>(Vec<usize>, core::marker::PhantomData<T>);
+
+impl<T: Float> ZeroShape for TensorShape<T> {
+    type Adj = Tensor<T>;
+    fn zero(&self) -> Tensor<T> {
+        Tensor::zeros(&self.0)
     }
 }
 
 impl<T: Float> AdjointZero for Tensor<T> {
     type Adj = Tensor<T>;
+    type Shape = TensorShape<T>;
     fn adjoint_zero(&self) -> Tensor<T> {
         self.zeros_like()
+    }
+    fn zero_shape(&self) -> TensorShape<T> {
+        TensorShape(self.shape().to_vec(), core::marker::PhantomData)
+    }
+}
+
+/// The shapes of a `Vec`'s elements.
+#[derive(Clone, Debug)]
+pub struct VecShape<S>(Vec<S>);
+
+impl<S: ZeroShape> ZeroShape for VecShape<S> {
+    type Adj = Vec<S::Adj>;
+    fn zero(&self) -> Vec<S::Adj> {
+        self.0.iter().map(ZeroShape::zero).collect()
     }
 }
 
 impl<P: AdjointZero<Adj = P>> AdjointZero for Vec<P> {
     type Adj = Vec<P>;
+    type Shape = VecShape<P::Shape>;
     fn adjoint_zero(&self) -> Vec<P> {
         self.iter().map(AdjointZero::adjoint_zero).collect()
+    }
+    fn zero_shape(&self) -> VecShape<P::Shape> {
+        VecShape(self.iter().map(AdjointZero::zero_shape).collect())
     }
 }
 
 impl<V: AdjointZero + ?Sized> AdjointZero for &V {
     type Adj = V::Adj;
+    type Shape = V::Shape;
     #[inline(always)]
     fn adjoint_zero(&self) -> V::Adj {
         (**self).adjoint_zero()
     }
+    #[inline(always)]
+    fn zero_shape(&self) -> V::Shape {
+        (**self).zero_shape()
+    }
+}
+
+/// What a zero adjoint for `value` is made from; see [`zero_from`].
+///
+/// ```
+/// use adjoint_runtime::{Tensor, rules::{zero_from, zero_shape}};
+/// let s = zero_shape(&Tensor::<f32>::ones(&[2, 3]));
+/// assert_eq!(zero_from(&s), Tensor::zeros(&[2, 3]));
+/// ```
+#[inline(always)]
+pub fn zero_shape<V: AdjointZero + ?Sized>(value: &V) -> V::Shape {
+    value.zero_shape()
+}
+
+/// A zero adjoint made from a [`zero_shape`].
+#[inline(always)]
+pub fn zero_from<S: ZeroShape>(shape: &S) -> S::Adj {
+    shape.zero()
 }
 
 /// A zero adjoint for `value`; what generated code declares adjoints with.
@@ -181,8 +264,6 @@ macro_rules! rules2 {
 rules2! {
     /// `log(b)` (`y = ln a / ln b`): `(dy / (a ln b), -dy · y / (b ln b))`.
     log: Log = |a, b, y| ((a * b.ln()).recip(), -y / (b * b.ln()));
-    /// `powf(b)`: `(dy · b aᵇ⁻¹, dy · y ln a)`, the second 0 where `y` is 0.
-    powf: Powf = |a, b, y| (s::powf_dx(a, b), s::powf_de(a, y));
     /// `atan2(b)` (`y = atan(a / b)`): `(dy · b, -dy · a) / (a² + b²)`.
     atan2: Atan2 = |a, b, y| (b / (a * a + b * b), -a / (a * a + b * b));
     /// `max(b)`: the larger gets `dy`; ties split it in halves.
@@ -191,6 +272,38 @@ rules2! {
     min: Min = |a, b, y| s::min_d(a, b);
     /// `hypot(b)`: `dy · (a, b) / y`, 0 at the origin.
     hypot: Hypot = |a, b, y| s::hypot_d(a, b, y);
+}
+
+/// The rule of `.powf(e)`: `(dy · e aᵉ⁻¹, dy · y ln a)`, the second 0 where
+/// `y` is 0. For a tensor the exponent is a scalar and its gradient sums
+/// over the elements.
+pub trait Powf<E>: Sized {
+    /// The contributions to the base and to the exponent.
+    fn rule(dy: &Self, a: &Self, e: &E, y: &Self) -> (Self, E);
+}
+
+impl<T: Float> Powf<T> for T {
+    #[inline(always)]
+    fn rule(dy: &T, a: &T, e: &T, y: &T) -> (T, T) {
+        (*dy * s::powf_dx(*a, *e), *dy * s::powf_de(*a, *y))
+    }
+}
+
+impl<T: Float> Powf<T> for Tensor<T> {
+    fn rule(dy: &Self, a: &Self, e: &T, y: &Self) -> (Self, T) {
+        let da = unary::powf_vjp(dy, a, *e);
+        let mut de = T::ZERO;
+        for ((&d, &x), &v) in dy.as_slice().iter().zip(a.as_slice()).zip(y.as_slice()) {
+            de += d * s::powf_de(x, v);
+        }
+        (da, de)
+    }
+}
+
+/// The rule of `.powf(e)`.
+#[inline(always)]
+pub fn powf<V: Powf<E>, E>(dy: &V, a: &V, e: &E, y: &V) -> (V, E) {
+    V::rule(dy, a, e, y)
 }
 
 /// The rule of `.powi(n)`: `(dy · n aⁿ⁻¹, ())`.

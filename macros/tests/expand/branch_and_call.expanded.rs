@@ -22,13 +22,14 @@ fn soft_vjp(x: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64,)) {
         let __t_4 = &__t_3 - 1.0;
         __t_4
     };
+    let __zv_5 = ::adjoint::__private::zero_shape(&__v_5);
     (
         ::core::clone::Clone::clone(&__v_5),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __dv_5 = ::adjoint::__private::adjoint_zero(&__v_5);
+            let mut __dv_5 = ::adjoint::__private::zero_from(&__zv_5);
             __dv_5 += __ct0;
             if __t_1 {
                 let __t_2 = x.ln_1p();
@@ -100,6 +101,7 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
         __loop0_slot0 = __y_8;
     }
     let __y_9 = __loop0_slot0;
+    let __zy_9 = ::adjoint::__private::zero_shape(&__y_9);
     (
         ::core::clone::Clone::clone(&__y_9),
         #[inline]
@@ -107,7 +109,7 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
             let __ct0 = __ct;
             let mut __dx_0: f64 = -0.0;
             let mut __dy_2 = ::adjoint::__private::adjoint_zero(&__y_2);
-            let mut __dy_9 = ::adjoint::__private::adjoint_zero(&__y_9);
+            let mut __dy_9 = ::adjoint::__private::zero_from(&__zy_9);
             __dy_9 += __ct0;
             let mut __loop0_dslot0 = __dy_9;
             for (__i_4, (__y_5,)) in ::core::iter::Iterator::zip(

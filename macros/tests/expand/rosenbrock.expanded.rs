@@ -19,7 +19,9 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
     let __t_5 = &y - &__t_4;
     let __t_6 = __t_5.powi(2);
     let __t_7 = 100.0 * &__t_6;
+    let __zt_7 = ::adjoint::__private::zero_shape(&__t_7);
     let __t_8 = &__t_3 + &__t_7;
+    let __zt_8 = ::adjoint::__private::zero_shape(&__t_8);
     (
         ::core::clone::Clone::clone(&__t_8),
         #[inline]
@@ -32,8 +34,8 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
             let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
             let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);
             let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
-            let mut __dt_7 = ::adjoint::__private::adjoint_zero(&__t_7);
-            let mut __dt_8 = ::adjoint::__private::adjoint_zero(&__t_8);
+            let mut __dt_7 = ::adjoint::__private::zero_from(&__zt_7);
+            let mut __dt_8 = ::adjoint::__private::zero_from(&__zt_8);
             __dt_8 += __ct0;
             __dt_3 += &__dt_8;
             __dt_7 += &__dt_8;

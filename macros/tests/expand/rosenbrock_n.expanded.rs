@@ -73,13 +73,14 @@ fn rosenbrock_n_vjp(
         __loop0_slot0 = __s_17;
     }
     let __s_18 = __loop0_slot0;
+    let __zs_18 = ::adjoint::__private::zero_shape(&__s_18);
     (
         ::core::clone::Clone::clone(&__s_18),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __ds_18 = ::adjoint::__private::adjoint_zero(&__s_18);
+            let mut __ds_18 = ::adjoint::__private::zero_from(&__zs_18);
             __ds_18 += __ct0;
             __dx_0 = ::adjoint::__private::scaled(__loop0_ux_0, __ds_18);
             (__dx_0,)

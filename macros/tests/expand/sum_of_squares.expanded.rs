@@ -45,13 +45,14 @@ fn sum_of_squares_vjp(
         __loop0_slot0 = __s_7;
     }
     let __s_8 = __loop0_slot0;
+    let __zs_8 = ::adjoint::__private::zero_shape(&__s_8);
     (
         ::core::clone::Clone::clone(&__s_8),
         #[inline]
         move |__ct: f64| {
             let __ct0 = __ct;
             let mut __dx_0 = ::adjoint::__private::zero_tangent(&x);
-            let mut __ds_8 = ::adjoint::__private::adjoint_zero(&__s_8);
+            let mut __ds_8 = ::adjoint::__private::zero_from(&__zs_8);
             __ds_8 += __ct0;
             __dx_0 = ::adjoint::__private::scaled(__loop0_ux_0, __ds_8);
             (__dx_0,)
