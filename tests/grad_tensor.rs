@@ -322,3 +322,33 @@ fn tensor_powers_in_base_and_exponent() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+/// Every tensor method the compiler has a rule for, through the macro.
+#[differentiable(wrt(a, b))]
+fn every_method(a: &T, b: &T, w: &T) -> f64 {
+    let z = a.matmul(b); // [3, 4]
+    let s = z.sigmoid() + z.gelu() + z.softplus() + z.leaky_relu(0.1) + z.tanh() + z.relu();
+    let r = s.reshape(&[4, 3]).t().transpose(0, 1); // [4, 3]
+    let e = r.exp().ln() + r.abs().sqrt() + r.powi(2);
+    let l = e.log_softmax(1) + e.softmax(0) + &e.logsumexp(1, true) + &e.max_axis(0, true);
+    let m = l.sum_axis(0, false).mean() + l.mean_axis(1, true).sum() + l.sum();
+    (&m * w).item() + (l.mean() * 0.5).item()
+}
+
+#[test]
+fn every_tensor_method_through_the_macro() {
+    let mut rng = Rng::seed(31);
+    let a = Tensor::randn(&[3, 2], 0.0, 1.0, &mut rng);
+    let b: T = Tensor::randn(&[2, 4], 0.0, 1.0, &mut rng);
+    let b = b.map(|v| if v.abs() < 0.2 { 0.5 } else { v });
+    let w = Tensor::scalar(0.7);
+    let (v, (ga, gb)) = every_method_grad(&a, &b, &w);
+    assert!((v - every_method(&a, &b, &w)).abs() < 1e-12);
+    let check = gradcheck(
+        |ts| every_method(&ts[0], &ts[1], &w),
+        &[a, b],
+        &[ga, gb],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}

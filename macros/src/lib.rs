@@ -48,13 +48,16 @@ use quote::quote;
 ///   for one, a tuple for several. It exists when the output is `f32` or `f64`.
 /// - `f_vjp` returns the value and its *pullback*: a closure taking the
 ///   output's cotangent (same type as the output) and returning a tuple with one
-///   entry per parameter (`self` excluded): the gradient for a wrt parameter,
-///   `()` for the others. Other `#[differentiable]` functions call it.
+///   entry per parameter, a method's `self` first: the gradient for a wrt
+///   parameter, `()` for the others. Other `#[differentiable]` functions call it.
+///   Outputs may be floats, tuples of them, tensors or other differentiable
+///   values; `f_grad` exists for `f32`/`f64` outputs.
 /// - Gradient types: `f32`/`f64` → the same type; `&[T]`, `Vec<T>`, `&Vec<T>`
 ///   → `Vec<T>`; `[T; N]`, `&[T; N]` → `[T; N]`.
 /// - By default every parameter is differentiated except integers, `bool`,
-///   `char`, `str`, `String` and slices, arrays and references of them;
-///   `#[differentiable(wrt(x, y))]` names them instead.
+///   `char`, `str`, `String` and slices, arrays and references of them, and a
+///   method's `self`; `#[differentiable(wrt(x, y))]` names them instead
+///   (`wrt(self, x)` for a layer's forward method).
 /// - On an `impl` block, every method (with `self`) whose output can be
 ///   differentiated gets its companions as methods; associated functions
 ///   without `self` (constructors) are left alone. A method in such a block may
