@@ -517,7 +517,8 @@ impl<'e> Lowerer<'e> {
         let mut out: Vec<(Ident, Operand)> = Vec::new();
         for id in found {
             let name = id.to_string();
-            if out.iter().any(|(i, _)| *i == name) {
+            // `self` cannot be rebound; it is always the method's own.
+            if name == "self" || out.iter().any(|(i, _)| *i == name) {
                 continue;
             }
             if let Some(Binding::Leaf(op)) = self.lookup(&name) {

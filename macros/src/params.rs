@@ -31,34 +31,65 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             "#[derive(Params)] goes on a struct whose fields are tensors, scalars or other parameter trees",
         ));
     };
-    let (members, labels, first_ty): (Vec<TokenStream>, Vec<String>, Option<&syn::Type>) =
-        match &data.fields {
-            Fields::Named(f) => (
-                f.named
-                    .iter()
+    // Fields marked `#[params(skip)]` (hyperparameters, flags) are carried
+    // along, cloned into gradients, and not walked.
+    let skipped = |attrs: &[syn::Attribute]| {
+        attrs.iter().any(|a| {
+            a.path().is_ident("params") && a.parse_args::<syn::Ident>().is_ok_and(|id| id == "skip")
+        })
+    };
+    let (all, members, labels, first_ty): (
+        Vec<TokenStream>,
+        Vec<TokenStream>,
+        Vec<String>,
+        Option<&syn::Type>,
+    ) = match &data.fields {
+        Fields::Named(f) => {
+            let all = f.named.iter().map(|x| {
+                let id = x.ident.as_ref().expect("named");
+                quote!(#id)
+            });
+            let kept: Vec<&syn::Field> = f.named.iter().filter(|x| !skipped(&x.attrs)).collect();
+            (
+                all.collect(),
+                kept.iter()
                     .map(|x| {
                         let id = x.ident.as_ref().expect("named");
                         quote!(#id)
                     })
                     .collect(),
-                f.named
-                    .iter()
+                kept.iter()
                     .map(|x| x.ident.as_ref().expect("named").to_string())
                     .collect(),
-                f.named.first().map(|x| &x.ty),
-            ),
-            Fields::Unnamed(f) => (
+                kept.first().map(|x| &x.ty),
+            )
+        }
+        Fields::Unnamed(f) => {
+            let kept: Vec<(usize, &syn::Field)> = f
+                .unnamed
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| !skipped(&x.attrs))
+                .collect();
+            (
                 (0..f.unnamed.len())
                     .map(|i| {
                         let i = syn::Index::from(i);
                         quote!(#i)
                     })
                     .collect(),
-                (0..f.unnamed.len()).map(|i| i.to_string()).collect(),
-                f.unnamed.first().map(|x| &x.ty),
-            ),
-            Fields::Unit => (Vec::new(), Vec::new(), None),
-        };
+                kept.iter()
+                    .map(|(i, _)| {
+                        let i = syn::Index::from(*i);
+                        quote!(#i)
+                    })
+                    .collect(),
+                kept.iter().map(|(i, _)| i.to_string()).collect(),
+                kept.first().map(|(_, x)| &x.ty),
+            )
+        }
+        Fields::Unit => (Vec::new(), Vec::new(), Vec::new(), None),
+    };
     let Some(first_ty) = first_ty else {
         return Err(syn::Error::new_spanned(
             &input.ident,
@@ -66,16 +97,23 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         ));
     };
     let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
-    let zero_fields: Vec<TokenStream> = members
-        .iter()
-        .map(|m| quote!(#m: #rt::Params::zeros_like(&self.#m)))
-        .collect();
+    let zero_of = |m: &TokenStream| {
+        if members.iter().any(|k| k.to_string() == m.to_string()) {
+            quote!(#rt::Params::zeros_like(&self.#m))
+        } else {
+            quote!(::core::clone::Clone::clone(&self.#m))
+        }
+    };
     let zeros = match &data.fields {
-        Fields::Named(_) => quote!(#name { #(#zero_fields,)* }),
+        Fields::Named(_) => {
+            let fields = all.iter().map(|m| {
+                let v = zero_of(m);
+                quote!(#m: #v)
+            });
+            quote!(#name { #(#fields,)* })
+        }
         _ => {
-            let vals = members
-                .iter()
-                .map(|m| quote!(#rt::Params::zeros_like(&self.#m)));
+            let vals = all.iter().map(zero_of);
             quote!(#name(#(#vals,)*))
         }
     };

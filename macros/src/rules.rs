@@ -63,6 +63,7 @@ pub const METHODS: &[(&str, &[bool])] = &[
     ("softmax", &[true, false]),
     ("log_softmax", &[true, false]),
     ("item", &[true]),
+    ("clone", &[true]),
     ("gather_rows", &[true, false]),
     ("concat", &[true, true, false]),
     ("dropout", &[true, false, false, false]),

@@ -13,7 +13,9 @@
 //!   with its derivative rule beside it; [`gradcheck`] compares rules with
 //!   finite differences.
 
+pub mod data;
 pub mod gradcheck;
+pub mod nn;
 pub mod ops;
 pub mod params;
 pub mod rules;

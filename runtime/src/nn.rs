@@ -1,0 +1,176 @@
+//! Layers: `Linear` with PyTorch's default initialization and the He/Kaiming
+//! and Xavier/Glorot ones, activations as layer choices, and `Mlp`, a stack of
+//! `Linear`s. Each is a `#[derive(Params)]` struct with a `#[differentiable]`
+//! forward method, written the way a user writes their own layer.
+
+use crate::scalar::Float;
+use crate::tensor::Tensor;
+use crate::tensor::rng::Rng;
+use adjoint_macros::{Params, differentiable};
+
+/// How a `Linear` layer's weights are drawn (fan-in `n_in`, fan-out `n_out`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// PyTorch's `nn.Linear` default: weights and biases uniform in
+    /// `±1/√n_in` (Kaiming-uniform with `a = √5`).
+    PyTorch,
+    /// He/Kaiming normal for ReLU: `N(0, 2/n_in)`, zero biases.
+    HeNormal,
+    /// He/Kaiming uniform for ReLU: uniform in `±√(6/n_in)`, zero biases.
+    HeUniform,
+    /// Xavier/Glorot uniform: uniform in `±√(6/(n_in + n_out))`, zero biases.
+    XavierUniform,
+    /// Xavier/Glorot normal: `N(0, 2/(n_in + n_out))`, zero biases.
+    XavierNormal,
+}
+
+/// `y = x·W + b`, with `W: [inputs, outputs]` and `b: [outputs]`.
+///
+/// ```
+/// use adjoint_runtime::{Rng, Tensor, nn::Linear};
+/// let layer: Linear = Linear::new(3, 2, &mut Rng::seed(0));
+/// let y = layer.forward(&Tensor::ones(&[4, 3]));
+/// assert_eq!(y.shape(), &[4, 2]);
+/// ```
+#[derive(Params, Clone, Debug)]
+#[params(crate = "crate")]
+pub struct Linear<T: Float = f32> {
+    /// The weights, `[inputs, outputs]`.
+    pub w: Tensor<T>,
+    /// The biases, `[outputs]`.
+    pub b: Tensor<T>,
+}
+
+impl<T: Float> Linear<T> {
+    /// A layer initialized as PyTorch's `nn.Linear` is.
+    pub fn new(inputs: usize, outputs: usize, rng: &mut Rng) -> Self {
+        Linear::with_init(inputs, outputs, Init::PyTorch, rng)
+    }
+
+    /// A layer with the given initialization.
+    pub fn with_init(inputs: usize, outputs: usize, init: Init, rng: &mut Rng) -> Self {
+        let (fi, fo) = (inputs as f64, outputs as f64);
+        let (w, b) = match init {
+            Init::PyTorch => {
+                let bound = 1.0 / fi.sqrt();
+                (
+                    Tensor::rand_uniform(&[inputs, outputs], -bound, bound, rng),
+                    Tensor::rand_uniform(&[outputs], -bound, bound, rng),
+                )
+            }
+            Init::HeNormal => (
+                Tensor::randn(&[inputs, outputs], 0.0, (2.0 / fi).sqrt(), rng),
+                Tensor::zeros(&[outputs]),
+            ),
+            Init::HeUniform => {
+                let bound = (6.0 / fi).sqrt();
+                (
+                    Tensor::rand_uniform(&[inputs, outputs], -bound, bound, rng),
+                    Tensor::zeros(&[outputs]),
+                )
+            }
+            Init::XavierUniform => {
+                let bound = (6.0 / (fi + fo)).sqrt();
+                (
+                    Tensor::rand_uniform(&[inputs, outputs], -bound, bound, rng),
+                    Tensor::zeros(&[outputs]),
+                )
+            }
+            Init::XavierNormal => (
+                Tensor::randn(&[inputs, outputs], 0.0, (2.0 / (fi + fo)).sqrt(), rng),
+                Tensor::zeros(&[outputs]),
+            ),
+        };
+        Linear { w, b }
+    }
+
+    /// `x·W + b` for `x: [batch, inputs]`.
+    #[differentiable(wrt(self, x), crate = "crate")]
+    pub fn forward(&self, x: &Tensor<T>) -> Tensor<T> {
+        x.matmul(&self.w) + &self.b
+    }
+}
+
+/// The nonlinearity between the layers of an [`Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e⁻ˣ)`.
+    Sigmoid,
+    /// `tanh x`.
+    Tanh,
+    /// Softmax over the features (axis 1).
+    Softmax,
+    /// None.
+    Identity,
+}
+
+/// A stack of `Linear` layers with an activation between them (not after the
+/// last: its outputs are logits), and optional dropout after each activation.
+///
+/// ```
+/// use adjoint_runtime::{Rng, Tensor, nn::{Activation, Init, Mlp}};
+/// let mlp: Mlp = Mlp::new(&[784, 10, 10], Activation::Relu, Init::PyTorch, &mut Rng::seed(0));
+/// assert_eq!(adjoint_runtime::Params::num_params(&mlp), 784 * 10 + 10 + 10 * 10 + 10);
+/// let logits = mlp.forward(&Tensor::zeros(&[2, 784]), false, 0);
+/// assert_eq!(logits.shape(), &[2, 10]);
+/// ```
+#[derive(Params, Clone, Debug)]
+#[params(crate = "crate")]
+pub struct Mlp<T: Float = f32> {
+    /// The layers, input first.
+    pub layers: Vec<Linear<T>>,
+    /// The activation between layers.
+    #[params(skip)]
+    pub activation: Activation,
+    /// The dropout rate after each activation (used in training only).
+    #[params(skip)]
+    pub dropout: T,
+}
+
+impl<T: Float> Mlp<T> {
+    /// Layers of the given sizes (`[784, 128, 10]`: two layers), no dropout.
+    ///
+    /// **Panics** with fewer than two sizes.
+    #[track_caller]
+    pub fn new(sizes: &[usize], activation: Activation, init: Init, rng: &mut Rng) -> Self {
+        assert!(
+            sizes.len() >= 2,
+            "Mlp::new: need at least an input and an output size, got {sizes:?}"
+        );
+        let layers = sizes
+            .windows(2)
+            .map(|w| Linear::with_init(w[0], w[1], init, rng))
+            .collect();
+        Mlp {
+            layers,
+            activation,
+            dropout: T::ZERO,
+        }
+    }
+
+    /// The logits for `x: [batch, inputs]`. `training` turns dropout on; its
+    /// masks come from `seed` (pass a new one each step).
+    #[differentiable(wrt(self, x), crate = "crate")]
+    pub fn forward(&self, x: &Tensor<T>, training: bool, seed: u64) -> Tensor<T> {
+        let n = self.layers.len();
+        let mut h = x.clone();
+        for i in 0..n {
+            h = self.layers[i].forward(&h);
+            if i + 1 < n {
+                h = match self.activation {
+                    Activation::Relu => h.relu(),
+                    Activation::Sigmoid => h.sigmoid(),
+                    Activation::Tanh => h.tanh(),
+                    Activation::Softmax => h.softmax(1),
+                    Activation::Identity => h.clone(),
+                };
+                if training && self.dropout > T::ZERO {
+                    h = h.dropout(self.dropout, true, seed.wrapping_add(i as u64));
+                }
+            }
+        }
+        h
+    }
+}

@@ -1,0 +1,93 @@
+//! The runtime's layers through gradcheck, in every activation, with dropout.
+
+use adjoint::gradcheck::gradcheck;
+use adjoint::nn::{Activation, Init, Linear, Mlp};
+use adjoint::params::{Leaf, LeafMut};
+use adjoint::prelude::*;
+
+type T = Tensor<f64>;
+
+fn leaves<P: Params<Elem = f64>>(p: &P) -> Vec<T> {
+    let mut out = Vec::new();
+    p.visit("", &mut |_, leaf| {
+        if let Leaf::Tensor(t) = leaf {
+            out.push(t.clone());
+        }
+    });
+    out
+}
+
+fn with_leaves<P: Params<Elem = f64>>(p: &P, ts: &[T]) -> P {
+    let mut q = p.clone();
+    let mut k = 0;
+    q.visit_mut("", &mut |_, leaf| {
+        if let LeafMut::Tensor(t) = leaf {
+            *t = ts[k].clone();
+            k += 1;
+        }
+    });
+    q
+}
+
+#[differentiable(wrt(model))]
+fn loss(model: &Mlp<f64>, x: &T, labels: &[usize], training: bool) -> f64 {
+    let logits = model.forward(x, training, 17);
+    cross_entropy(&logits, labels)
+}
+
+#[test]
+fn mlp_gradients_in_every_activation_with_and_without_dropout() {
+    let x = Tensor::randn(&[5, 4], 0.0, 1.0, &mut Rng::seed(1));
+    let labels = [0, 2, 1, 2, 0];
+    for activation in [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+        Activation::Identity,
+    ] {
+        let mut model = Mlp::new(&[4, 6, 5, 3], activation, Init::HeNormal, &mut Rng::seed(2));
+        for dropout in [0.0, 0.3] {
+            model.dropout = dropout;
+            let (v, grad) = loss_grad(&model, &x, &labels, true);
+            assert!((v - loss(&model, &x, &labels, true)).abs() < 1e-12);
+            assert_eq!(
+                grad.dropout, dropout,
+                "hyperparameters are carried into the gradient struct"
+            );
+            let check = gradcheck(
+                |ts| loss(&with_leaves(&model, ts), &x, &labels, true),
+                &leaves(&model),
+                &leaves(&grad),
+                1e-6,
+            );
+            assert!(
+                check.passed(1e-6),
+                "{activation:?}, dropout {dropout}: {check:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn initializations_have_their_scales() {
+    let mut rng = Rng::seed(3);
+    let std = |t: &Tensor<f64>| {
+        let n = t.len() as f64;
+        let m = t.as_slice().iter().sum::<f64>() / n;
+        (t.as_slice().iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt()
+    };
+    let he: Linear<f64> = Linear::with_init(400, 300, Init::HeNormal, &mut rng);
+    assert!((std(&he.w) - (2.0f64 / 400.0).sqrt()).abs() < 0.003);
+    assert!(he.b.as_slice().iter().all(|&v| v == 0.0));
+    let torch: Linear<f64> = Linear::new(400, 300, &mut rng);
+    let bound = 1.0 / 400f64.sqrt();
+    assert!(
+        torch.w.as_slice().iter().all(|v| v.abs() <= bound)
+            && torch.b.as_slice().iter().all(|v| v.abs() <= bound)
+    );
+    // Uniform on ±bound has standard deviation bound/√3.
+    assert!((std(&torch.w) - bound / 3f64.sqrt()).abs() < 0.002);
+    let xavier: Linear<f64> = Linear::with_init(400, 300, Init::XavierUniform, &mut rng);
+    assert!((std(&xavier.w) - (6.0f64 / 700.0).sqrt() / 3f64.sqrt()).abs() < 0.002);
+}
