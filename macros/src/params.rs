@@ -140,6 +140,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl #impl_g #rt::Differentiable for #name #ty_g #where_c {
             type Tangent = Self;
             fn zero_tangent(&self) -> Self {
