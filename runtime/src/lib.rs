@@ -15,8 +15,10 @@
 
 pub mod data;
 pub mod gradcheck;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod params;
 pub mod rules;
 pub mod scalar;

@@ -1,0 +1,298 @@
+//! Optimizers over any parameter tree, with PyTorch's update rules and
+//! defaults, learning-rate schedules and clipping by global gradient norm.
+//!
+//! State (momentum buffers, Adam's moments) is kept per leaf, in the order the
+//! tree is walked, so one optimizer serves any `Params`.
+
+use crate::params::{Leaf, LeafMut, Params};
+use crate::scalar::Float;
+
+/// One leaf's values, for writing: a tensor's elements or a scalar.
+fn values_mut<'a, T: Float>(leaf: LeafMut<'a, T>) -> &'a mut [T] {
+    match leaf {
+        LeafMut::Tensor(t) => t.as_mut_slice(),
+        LeafMut::Scalar(v) => std::slice::from_mut(v),
+    }
+}
+
+fn values<'a, T: Float>(leaf: Leaf<'a, T>) -> &'a [T] {
+    match leaf {
+        Leaf::Tensor(t) => t.as_slice(),
+        Leaf::Scalar(v) => std::slice::from_ref(v),
+    }
+}
+
+/// Updates parameters from their gradient.
+pub trait Optimizer<P: Params> {
+    /// One update: `params` moves against `grads`.
+    fn step(&mut self, params: &mut P, grads: &P);
+    /// The learning rate the next step uses.
+    fn lr(&self) -> f64;
+    /// Sets the learning rate (what a schedule does each step).
+    fn set_lr(&mut self, lr: f64);
+}
+
+/// Walks `params` and `grads` together, calling `f(leaf index, param values,
+/// grad values)`.
+fn each_leaf<P: Params>(
+    params: &mut P,
+    grads: &P,
+    mut f: impl FnMut(usize, &mut [P::Elem], &[P::Elem]),
+) {
+    let mut k = 0;
+    params.zip_mut(grads, "", &mut |_, p, g| {
+        f(k, values_mut(p), values(g));
+        k += 1;
+    });
+}
+
+/// Stochastic gradient descent with momentum, Nesterov momentum and weight
+/// decay, as `torch.optim.SGD`:
+/// `g = ∇ + λ·p; b = μ·b + (1 − τ)·g (b = g at the first step);
+/// g = g + μ·b (Nesterov) or b; p = p − lr·g`.
+///
+/// ```
+/// use adjoint_runtime::{Tensor, optim::{Optimizer, Sgd}};
+/// let mut p = Tensor::from_vec(vec![1.0_f64], &[1]);
+/// let g = Tensor::from_vec(vec![0.5_f64], &[1]);
+/// Sgd::new(0.1).step(&mut p, &g);
+/// assert_eq!(p.to_vec(), [0.95]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Float = f32> {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    buffers: Vec<Vec<T>>,
+}
+
+impl<T: Float> Sgd<T> {
+    /// Plain SGD with learning rate `lr` (PyTorch's other defaults: no
+    /// momentum, no dampening, no weight decay).
+    pub fn new(lr: f64) -> Self {
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            buffers: Vec::new(),
+        }
+    }
+
+    /// With momentum `mu` (and Nesterov's variant if `nesterov`).
+    pub fn momentum(mut self, mu: f64, nesterov: bool) -> Self {
+        self.momentum = mu;
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// With L2 weight decay `wd` added to the gradient.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+}
+
+impl<P: Params> Optimizer<P> for Sgd<P::Elem> {
+    fn step(&mut self, params: &mut P, grads: &P) {
+        let c = |v: f64| P::Elem::from_f64(v);
+        let (lr, mu, damp, wd) = (
+            c(self.lr),
+            c(self.momentum),
+            c(1.0 - self.dampening),
+            c(self.weight_decay),
+        );
+        let (use_mu, nesterov) = (self.momentum != 0.0, self.nesterov);
+        let buffers = &mut self.buffers;
+        each_leaf(params, grads, |k, p, g| {
+            if buffers.len() <= k {
+                buffers.push(Vec::new());
+            }
+            let buf = &mut buffers[k];
+            let first = buf.is_empty();
+            if use_mu && first {
+                buf.resize(p.len(), P::Elem::ZERO);
+            }
+            for i in 0..p.len() {
+                let mut d = g[i] + wd * p[i];
+                if use_mu {
+                    buf[i] = if first { d } else { mu * buf[i] + damp * d };
+                    d = if nesterov { d + mu * buf[i] } else { buf[i] };
+                }
+                p[i] -= lr * d;
+            }
+        });
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// Adam, as `torch.optim.Adam` (`weight_decay` is L2 added to the gradient)
+/// or, with [`Adam::adamw`], as `torch.optim.AdamW` (decoupled decay
+/// `p = p·(1 − lr·λ)` before the update):
+/// `m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²;
+/// p = p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
+///
+/// ```
+/// use adjoint_runtime::{Tensor, optim::{Adam, Optimizer}};
+/// let mut p = Tensor::from_vec(vec![1.0_f64], &[1]);
+/// Adam::new(0.1).step(&mut p, &Tensor::from_vec(vec![0.5], &[1]));
+/// // The first step moves every parameter by about lr, against the gradient's sign.
+/// assert!((p.to_vec()[0] - 0.9).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adam<T: Float = f32> {
+    pub lr: f64,
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Decoupled weight decay (AdamW).
+    pub decoupled: bool,
+    t: i32,
+    moments: Vec<(Vec<T>, Vec<T>)>,
+}
+
+impl<T: Float> Adam<T> {
+    /// Adam with PyTorch's defaults but `lr`: betas (0.9, 0.999), eps 1e-8,
+    /// no weight decay.
+    pub fn new(lr: f64) -> Self {
+        Adam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            t: 0,
+            moments: Vec::new(),
+        }
+    }
+
+    /// AdamW with PyTorch's defaults but `lr`: weight decay 0.01, decoupled.
+    pub fn adamw(lr: f64) -> Self {
+        Adam {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Adam::new(lr)
+        }
+    }
+
+    /// With weight decay `wd` (L2 for Adam, decoupled for AdamW).
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+}
+
+impl<P: Params> Optimizer<P> for Adam<P::Elem> {
+    fn step(&mut self, params: &mut P, grads: &P) {
+        self.t += 1;
+        let c = |v: f64| P::Elem::from_f64(v);
+        let (b1, b2) = self.betas;
+        let bc1 = 1.0 - b1.powi(self.t);
+        let bc2 = 1.0 - b2.powi(self.t);
+        let step_size = c(self.lr / bc1);
+        let (cb1, cb2, eps, sqrt_bc2) = (c(b1), c(b2), c(self.eps), c(bc2.sqrt()));
+        let (one_b1, one_b2) = (c(1.0 - b1), c(1.0 - b2));
+        let (l2, decay) = if self.decoupled {
+            (P::Elem::ZERO, c(1.0 - self.lr * self.weight_decay))
+        } else {
+            (c(self.weight_decay), P::Elem::ONE)
+        };
+        let moments = &mut self.moments;
+        each_leaf(params, grads, |k, p, g| {
+            if moments.len() <= k {
+                moments.push((vec![P::Elem::ZERO; p.len()], vec![P::Elem::ZERO; p.len()]));
+            }
+            let (m, v) = &mut moments[k];
+            for i in 0..p.len() {
+                let d = g[i] + l2 * p[i];
+                p[i] *= decay;
+                m[i] = cb1 * m[i] + one_b1 * d;
+                v[i] = cb2 * v[i] + one_b2 * d * d;
+                let denom = v[i].sqrt() / sqrt_bc2 + eps;
+                p[i] -= step_size * m[i] / denom;
+            }
+        });
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// A learning rate as a function of the step (0-based).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// Multiplied by `gamma` every `every` steps (`StepLR`).
+    Step { every: usize, gamma: f64 },
+    /// Cosine from the base rate down to `min` over `total` steps
+    /// (`CosineAnnealingLR`).
+    Cosine { total: usize, min: f64 },
+    /// Linear warm-up from 0 over `steps`, then `then`.
+    Warmup { steps: usize, then: Box<Schedule> },
+}
+
+impl Schedule {
+    /// The rate at `step` for a base rate `base`.
+    ///
+    /// ```
+    /// use adjoint_runtime::optim::Schedule;
+    /// let s = Schedule::Warmup { steps: 10, then: Box::new(Schedule::Step { every: 100, gamma: 0.1 }) };
+    /// assert_eq!(s.lr(4, 1.0), 0.5);
+    /// assert_eq!(s.lr(110, 1.0), 0.1);
+    /// ```
+    pub fn lr(&self, step: usize, base: f64) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::Step { every, gamma } => base * gamma.powi((step / (*every).max(1)) as i32),
+            Schedule::Cosine { total, min } => {
+                let t = (step as f64 / (*total).max(1) as f64).min(1.0);
+                min + (base - min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+            Schedule::Warmup { steps, then } => {
+                if step < *steps {
+                    base * (step + 1) as f64 / *steps as f64
+                } else {
+                    then.lr(step - steps, base)
+                }
+            }
+        }
+    }
+}
+
+/// Scales `grads` so that their global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_` (coefficient `max_norm / (norm + 1e-6)`),
+/// and returns the norm before clipping.
+///
+/// ```
+/// use adjoint_runtime::{Tensor, optim::clip_grad_norm};
+/// let mut g = Tensor::from_vec(vec![3.0_f64, 4.0], &[2]);
+/// assert_eq!(clip_grad_norm(&mut g, 1.0), 5.0);
+/// assert!((g.to_vec()[0] - 0.6).abs() < 1e-6);
+/// ```
+pub fn clip_grad_norm<P: Params>(grads: &mut P, max_norm: f64) -> f64 {
+    let mut sq = 0.0;
+    grads.visit("", &mut |_, leaf| {
+        sq += values(leaf)
+            .iter()
+            .map(|v| v.to_f64() * v.to_f64())
+            .sum::<f64>();
+    });
+    let norm = sq.sqrt();
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        grads.scale(P::Elem::from_f64(coef));
+    }
+    norm
+}
