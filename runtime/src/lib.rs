@@ -13,6 +13,7 @@
 //!   with its derivative rule beside it; [`gradcheck`] compares rules with
 //!   finite differences.
 
+pub mod checkpoint;
 pub mod data;
 pub mod gradcheck;
 pub mod metrics;

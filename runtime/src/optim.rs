@@ -30,6 +30,40 @@ pub trait Optimizer<P: Params> {
     fn lr(&self) -> f64;
     /// Sets the learning rate (what a schedule does each step).
     fn set_lr(&mut self, lr: f64);
+    /// The state a resumed run needs (moment buffers, step count), as named
+    /// buffers and text values, for a checkpoint.
+    fn state(&self) -> OptimState<P::Elem>;
+    /// Restores a state from [`Optimizer::state`]; says what is wrong with
+    /// one that does not fit.
+    fn set_state(&mut self, state: OptimState<P::Elem>) -> Result<(), String>;
+}
+
+/// An optimizer's state: named buffers and named text values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimState<T> {
+    /// Buffers such as `adam.m.3` (the first moment of leaf 3).
+    pub buffers: Vec<(String, Vec<T>)>,
+    /// Counters and settings such as `adam.t`.
+    pub values: std::collections::HashMap<String, String>,
+}
+
+/// Buffers `kind.0`, `kind.1`, … from a state, in order.
+fn take_buffers<T>(state: &mut OptimState<T>, kind: &str) -> Vec<Vec<T>> {
+    let mut found: Vec<(usize, Vec<T>)> = Vec::new();
+    let mut rest = Vec::new();
+    for (name, values) in state.buffers.drain(..) {
+        match name
+            .strip_prefix(kind)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|k| k.parse().ok())
+        {
+            Some(k) => found.push((k, values)),
+            None => rest.push((name, values)),
+        }
+    }
+    state.buffers = rest;
+    found.sort_by_key(|(k, _)| *k);
+    found.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Walks `params` and `grads` together, calling `f(leaf index, param values,
@@ -97,6 +131,21 @@ impl<T: Float> Sgd<T> {
 }
 
 impl<P: Params> Optimizer<P> for Sgd<P::Elem> {
+    fn state(&self) -> OptimState<P::Elem> {
+        OptimState {
+            buffers: self
+                .buffers
+                .iter()
+                .enumerate()
+                .map(|(k, b)| (format!("sgd.buf.{k}"), b.clone()))
+                .collect(),
+            values: Default::default(),
+        }
+    }
+    fn set_state(&mut self, mut state: OptimState<P::Elem>) -> Result<(), String> {
+        self.buffers = take_buffers(&mut state, "sgd.buf");
+        Ok(())
+    }
     fn step(&mut self, params: &mut P, grads: &P) {
         let c = |v: f64| P::Elem::from_f64(v);
         let (lr, mu, damp, wd) = (
@@ -191,6 +240,36 @@ impl<T: Float> Adam<T> {
 }
 
 impl<P: Params> Optimizer<P> for Adam<P::Elem> {
+    fn state(&self) -> OptimState<P::Elem> {
+        let mut buffers = Vec::new();
+        for (k, (m, v)) in self.moments.iter().enumerate() {
+            buffers.push((format!("adam.m.{k}"), m.clone()));
+            buffers.push((format!("adam.v.{k}"), v.clone()));
+        }
+        let values = [("adam.t".to_string(), self.t.to_string())]
+            .into_iter()
+            .collect();
+        OptimState { buffers, values }
+    }
+    fn set_state(&mut self, mut state: OptimState<P::Elem>) -> Result<(), String> {
+        let t = state.values.get("adam.t").ok_or("no `adam.t` step count")?;
+        self.t = t
+            .parse()
+            .map_err(|_| format!("`adam.t` is not a step count: {t}"))?;
+        let (m, v) = (
+            take_buffers(&mut state, "adam.m"),
+            take_buffers(&mut state, "adam.v"),
+        );
+        if m.len() != v.len() {
+            return Err(format!(
+                "{} first moments but {} second moments",
+                m.len(),
+                v.len()
+            ));
+        }
+        self.moments = m.into_iter().zip(v).collect();
+        Ok(())
+    }
     fn step(&mut self, params: &mut P, grads: &P) {
         self.t += 1;
         let c = |v: f64| P::Elem::from_f64(v);
