@@ -105,6 +105,12 @@ element!(f64, F64, 8);
 /// A named tensor to store: its shape and values.
 pub type Entry<T> = (String, Vec<usize>, Vec<T>);
 
+/// Tensors read from a file by name (shape, values), and its metadata.
+pub type Loaded<T> = (
+    BTreeMap<String, (Vec<usize>, Vec<T>)>,
+    HashMap<String, String>,
+);
+
 /// The leaves of a tree as entries (`layers.0.w`, shape, values); a scalar
 /// leaf is a 0-dimensional tensor.
 pub fn entries<P: Params>(params: &P, prefix: &str) -> Vec<Entry<P::Elem>> {
@@ -176,15 +182,7 @@ pub fn save_entries<T: Element>(
 /// metadata.
 ///
 /// **Errors** if the file is not valid safetensors or holds another dtype.
-pub fn load_entries<T: Element>(
-    path: impl AsRef<Path>,
-) -> Result<
-    (
-        BTreeMap<String, (Vec<usize>, Vec<T>)>,
-        HashMap<String, String>,
-    ),
-    CheckpointError,
-> {
+pub fn load_entries<T: Element>(path: impl AsRef<Path>) -> Result<Loaded<T>, CheckpointError> {
     let path = path.as_ref();
     let raw = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
