@@ -10,9 +10,11 @@
 //!
 //! Flags: `--hidden N [N ...]`, `--epochs N`, `--batch-size N`, `--lr X`,
 //! `--optimizer adam|adamw|sgd`, `--dropout X`, `--weight-decay X`,
-//! `--seed N`, `--data DIR`, `--threads N`.
+//! `--seed N`, `--data DIR`, `--threads N`, `--out DIR` (default
+//! `out/mnist_mlp`: where `model.safetensors` and `training.png` are written).
 
 use adjoint::data::{Batches, Mnist};
+use adjoint::image::{Image, chart};
 use adjoint::metrics::{ConfusionMatrix, accuracy, argmax_rows};
 use adjoint::nn::{Activation, Init, Mlp};
 use adjoint::optim::{Adam, Optimizer, Sgd};
@@ -39,13 +41,14 @@ struct Args {
     seed: u64,
     data: String,
     threads: usize,
+    out: String,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
         "usage: mnist_mlp [--hidden N [N ...]] [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|adamw|sgd] \
-         [--dropout X] [--weight-decay X] [--seed N] [--data DIR] [--threads N]"
+         [--dropout X] [--weight-decay X] [--seed N] [--data DIR] [--threads N] [--out DIR]"
     );
     std::process::exit(2)
 }
@@ -62,6 +65,7 @@ fn parse_args() -> Args {
         seed: 0,
         data: concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k").into(),
         threads: 1,
+        out: "out/mnist_mlp".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -92,15 +96,15 @@ fn parse_args() -> Args {
             "--weight-decay" => a.weight_decay = num(&argv, i, flag),
             "--seed" => a.seed = num(&argv, i, flag),
             "--threads" => a.threads = num(&argv, i, flag),
-            "--optimizer" | "--data" => {
+            "--optimizer" | "--data" | "--out" => {
                 let v = argv
                     .get(i + 1)
                     .cloned()
                     .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-                if flag == "--optimizer" {
-                    a.optimizer = v;
-                } else {
-                    a.data = v;
+                match flag {
+                    "--optimizer" => a.optimizer = v,
+                    "--data" => a.data = v,
+                    _ => a.out = v,
                 }
             }
             "-h" | "--help" => usage("help"),
@@ -159,6 +163,7 @@ fn main() {
     );
 
     let mut step_seed = Rng::seed(args.seed ^ 0x5eed);
+    let (mut losses, mut accuracies): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     for epoch in 1..=args.epochs {
         let start = Instant::now();
         let batches = Batches::new(
@@ -191,10 +196,10 @@ fn main() {
             }
         }
         let predicted = argmax_rows(&model.forward(&mnist.test_images, false, 0));
-        println!(
-            "  test accuracy {:.2}%",
-            100.0 * accuracy(&predicted, &mnist.test_labels)
-        );
+        let acc = accuracy(&predicted, &mnist.test_labels);
+        println!("  test accuracy {:.2}%", 100.0 * acc);
+        losses.push(loss_sum / seen as f64);
+        accuracies.push(acc);
     }
     let predicted = argmax_rows(&model.forward(&mnist.test_images, false, 0));
     let acc = accuracy(&predicted, &mnist.test_labels);
@@ -207,4 +212,59 @@ fn main() {
         "confusion matrix (rows: true digit, columns: predicted):\n{}",
         ConfusionMatrix::new(&predicted, &mnist.test_labels, 10)
     );
+    if let Err(e) = write_outputs(&args, &model, &sizes, &losses, &accuracies) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The checkpoint (with what `saliency` needs to rebuild the model) and the
+/// plot of training loss and test accuracy per epoch.
+fn write_outputs(
+    args: &Args,
+    model: &Mlp,
+    sizes: &[usize],
+    losses: &[f64],
+    accs: &[f64],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::Path::new(&args.out);
+    std::fs::create_dir_all(out)?;
+    let meta = [
+        (
+            "sizes".to_string(),
+            sizes
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("activation".to_string(), "relu".to_string()),
+        (
+            "test_accuracy".to_string(),
+            format!("{:.4}", accs.last().copied().unwrap_or(0.0)),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let ckpt = out.join("model.safetensors");
+    adjoint::checkpoint::save(model, &ckpt, &meta)?;
+    let mut img = Image::new(900, 380);
+    chart(
+        &mut img,
+        (110, 50, 300, 250),
+        "training loss",
+        &[(losses, [200, 40, 40])],
+        false,
+    );
+    chart(
+        &mut img,
+        (560, 50, 300, 250),
+        "test accuracy",
+        &[(accs, [40, 90, 200])],
+        true,
+    );
+    let plot = out.join("training.png");
+    img.save_png(&plot)?;
+    println!("wrote {} and {}", ckpt.display(), plot.display());
+    Ok(())
 }

@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod gradcheck;
+pub mod image;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
