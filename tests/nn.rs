@@ -91,3 +91,33 @@ fn initializations_have_their_scales() {
     let xavier: Linear<f64> = Linear::with_init(400, 300, Init::XavierUniform, &mut rng);
     assert!((std(&xavier.w) - (6.0f64 / 700.0).sqrt() / 3f64.sqrt()).abs() < 0.002);
 }
+
+#[differentiable(wrt(x))]
+fn input_score(model: &Mlp<f64>, x: &T, class: usize) -> f64 {
+    model
+        .forward(x, false, 0)
+        .t()
+        .gather_rows(&[class])
+        .sum()
+        .item()
+}
+
+#[test]
+fn gradient_with_respect_to_the_input_image() {
+    // The saliency example's gradient: d(class score)/d(input).
+    let model: Mlp<f64> = Mlp::new(
+        &[6, 5, 3],
+        Activation::Relu,
+        Init::HeNormal,
+        &mut Rng::seed(4),
+    );
+    let x = Tensor::randn(&[1, 6], 0.0, 1.0, &mut Rng::seed(6));
+    let (_, g) = input_score_grad(&model, &x, 2);
+    let check = gradcheck(
+        |ts| input_score(&model, &ts[0], 2),
+        std::slice::from_ref(&x),
+        &[g],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}
