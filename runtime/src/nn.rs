@@ -174,3 +174,27 @@ impl<T: Float> Mlp<T> {
         h
     }
 }
+
+/// Inverted dropout as a layer: in training each element is zeroed with
+/// probability `rate` (masks from the seed) and the rest scaled by
+/// `1 / (1 − rate)`; in evaluation the identity.
+///
+/// ```
+/// use adjoint_runtime::{Tensor, nn::Dropout};
+/// let d = Dropout { rate: 0.5 };
+/// let x = Tensor::<f32>::ones(&[4]);
+/// assert_eq!(d.forward(&x, false, 0), x);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout<T: Float = f32> {
+    /// The probability of zeroing an element.
+    pub rate: T,
+}
+
+impl<T: Float> Dropout<T> {
+    /// The layer's output; `training` turns it on, `seed` fixes the mask.
+    #[differentiable(wrt(x), crate = "crate")]
+    pub fn forward(&self, x: &Tensor<T>, training: bool, seed: u64) -> Tensor<T> {
+        x.dropout(self.rate, training, seed)
+    }
+}
