@@ -2,7 +2,13 @@
 //! f64, at three points each. See the crate docs for the seed and count.
 
 // The programs are machine-written: style lints do not apply to them.
-#![allow(clippy::all, unused_parens, unused_mut, unused_variables, unused_assignments)]
+#![allow(
+    clippy::all,
+    unused_parens,
+    unused_mut,
+    unused_variables,
+    unused_assignments
+)]
 
 use adjoint::differentiable;
 use adjoint_gentest::{Verdict, verdict};
