@@ -16,6 +16,8 @@ mod activity;
 mod args;
 mod callees;
 mod check;
+#[cfg(test)]
+mod corpus;
 mod error;
 mod expand;
 mod forward;
