@@ -14,6 +14,10 @@ pub struct Args {
     pub wrt: Option<Vec<Ident>>,
     /// The path generated code uses for the runtime, `::adjoint` by default.
     pub krate: TokenStream,
+    /// `check_finite`: generated code reports the first operation whose value
+    /// or gradient is NaN or infinite (off by default; nothing is emitted
+    /// then).
+    pub check_finite: bool,
 }
 
 impl Default for Args {
@@ -21,11 +25,12 @@ impl Default for Args {
         Args {
             wrt: None,
             krate: quote!(::adjoint),
+            check_finite: false,
         }
     }
 }
 
-const VALID: &str = "expected `wrt(arg, ...)` or `crate = \"path\"`";
+const VALID: &str = "expected `wrt(arg, ...)`, `check_finite` or `crate = \"path\"`";
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -46,6 +51,13 @@ impl Parse for Args {
                 let key: Ident = input
                     .parse()
                     .map_err(|e| syn::Error::new(e.span(), format!("unknown argument: {VALID}")))?;
+                if key == "check_finite" {
+                    args.check_finite = true;
+                    if !input.is_empty() {
+                        input.parse::<Token![,]>()?;
+                    }
+                    continue;
+                }
                 if key != "wrt" {
                     return Err(syn::Error::new(
                         key.span(),

@@ -183,6 +183,8 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
         adj_override: Default::default(),
         refs,
         top: activity::top_defs(&prog.body),
+        check: args.check_finite,
+        span_now: std::cell::Cell::new(Span::call_site()),
     };
     Ok(emit_functions(f, &em, &output, receiver))
 }

@@ -59,6 +59,11 @@ pub struct Emitter<'a> {
     pub refs: std::collections::HashMap<Var, Operand>,
     /// Values of the function's top level (see `activity::top_defs`).
     pub top: std::collections::HashSet<Var>,
+    /// `check_finite`: check each value and gradient as it is computed.
+    pub check: bool,
+    /// The source position of the statement being reversed (for the
+    /// messages of `check_finite`).
+    pub span_now: std::cell::Cell<Span>,
 }
 
 /// The borrows (`let r = &x;`) of a program, by value.
@@ -109,6 +114,60 @@ impl Emitter<'_> {
             return id.clone();
         }
         Ident::new(&format!("__d{}", self.prog.info(v).tag), Span::mixed_site())
+    }
+
+    /// The user's name for a value (`y` for `__y_4`), or `…` for a temporary.
+    pub fn user_name(&self, o: &Operand) -> String {
+        match o {
+            Operand::Var(v) => {
+                let tag = &self.prog.info(*v).tag;
+                let base = tag.rsplit_once('_').map(|(b, _)| b).unwrap_or(tag);
+                if base == "t" || base.is_empty() {
+                    "…".to_string()
+                } else {
+                    base.to_string()
+                }
+            }
+            Operand::Const(c) => c.to_string(),
+        }
+    }
+
+    /// The operation in words, for `check_finite`'s messages.
+    pub fn describe(&self, op: &Op) -> String {
+        let n = |o: &Operand| self.user_name(o);
+        match op {
+            Op::Method { recv, name, .. } => format!("`{}.{name}(..)`", n(recv)),
+            Op::Binary {
+                tokens, lhs, rhs, ..
+            } => format!("`{} {tokens} {}`", n(lhs), n(rhs)),
+            Op::Call { path, .. } => {
+                format!("`{}(..)`", quote!(#path).to_string().replace(' ', ""))
+            }
+            Op::Neg(x) => format!("`-{}`", n(x)),
+            Op::Index { base, .. } => format!("`{}[..]`", n(base)),
+            Op::Cast { operand, ty } => format!("`{} as {}`", n(operand), quote!(#ty)),
+            Op::Field { base, members } => format!(
+                "`{}.{}`",
+                n(base),
+                quote!(#(#members).*).to_string().replace(' ', "")
+            ),
+            Op::Copy(x) | Op::Ref(x) | Op::Deref(x) => format!("`{}`", n(x)),
+            Op::Not(_) | Op::Opaque { .. } => "a value".to_string(),
+        }
+    }
+
+    /// With `check_finite`: a check of `value` as computed by `what`, located
+    /// at `span` in the user's source.
+    pub fn check_tokens(&self, value: TokenStream, what: &str, span: Span) -> TokenStream {
+        if !self.check {
+            return TokenStream::new();
+        }
+        let rt = &self.rt;
+        quote_spanned! {span=> {
+            #[allow(unused_imports)]
+            use #rt::check::{CheckFloat as _, CheckOther as _};
+            (&#rt::check::Probe(&#value)).check_finite(#what, ::core::file!(), ::core::line!());
+        }}
     }
 
     /// What the zero adjoint of a top-level value is made from: `__zname_N`.
@@ -317,6 +376,29 @@ impl Emitter<'_> {
     }
 
     fn let_stmt(
+        &self,
+        var: Var,
+        op: &Op,
+        outs: &Option<Shape>,
+        span: Span,
+        mode: Mode,
+    ) -> TokenStream {
+        let code = self.let_stmt_plain(var, op, outs, span, mode);
+        if !self.check || matches!(op, Op::Ref(_)) {
+            return code;
+        }
+        let what = self.describe(op);
+        let checks = activity::defined(var, outs)
+            .into_iter()
+            .filter(|v| self.act.active(*v))
+            .map(|v| {
+                let value = self.value(v);
+                self.check_tokens(value, &format!("the value of {what}"), span)
+            });
+        quote!(#code #(#checks)*)
+    }
+
+    fn let_stmt_plain(
         &self,
         var: Var,
         op: &Op,

@@ -116,13 +116,18 @@ impl Emitter<'_> {
             return TokenStream::new();
         };
         let d = self.adj(v);
+        let check = self.check_tokens(
+            quote!(#d),
+            &format!("the gradient of `{}`", self.user_name(target)),
+            self.span_now.get(),
+        );
         match self.prog.info(v).kind {
             // `+=` reads as the chain rule; the runtime implements it for
             // tensors, summing a broadcast contribution back to the shape.
-            Kind::Scalar => quote!(#d += #contribution;),
+            Kind::Scalar => quote!(#d += #contribution; #check),
             Kind::Container => {
                 let rt = &self.rt;
-                quote!(#rt::accumulate(&mut #d, #contribution);)
+                quote!(#rt::accumulate(&mut #d, #contribution); #check)
             }
         }
     }
@@ -148,7 +153,10 @@ impl Emitter<'_> {
                 op,
                 outs,
                 span,
-            } => self.reverse_let(*var, op, outs, *span),
+            } => {
+                self.span_now.set(*span);
+                self.reverse_let(*var, op, outs, *span)
+            }
             Stmt::Effect { .. } => TokenStream::new(),
             Stmt::If {
                 cond,

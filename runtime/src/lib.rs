@@ -13,6 +13,7 @@
 //!   with its derivative rule beside it; [`gradcheck`] compares rules with
 //!   finite differences.
 
+pub mod check;
 pub mod checkpoint;
 pub mod data;
 pub mod gradcheck;
@@ -48,6 +49,7 @@ pub mod prelude {
 /// release. Generated code names them as `::adjoint::__private::…`.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::check;
     pub use crate::params::{Leaf, LeafMut, Params, ZipFn, join};
     pub use crate::rules::{self, AdjointZero, ZeroShape, adjoint_zero, zero_from, zero_shape};
     pub use crate::scalar::{self, Float};
