@@ -145,9 +145,83 @@ fn program(r: &mut Rng) -> String {
     body
 }
 
+/// A tensor expression of the full shape `[r, c]` over `a` (full), `b`
+/// (a shape that broadcasts to it), `w` (`[c, c]`) and the scalar `s`.
+fn texpr(r: &mut Rng, depth: usize) -> String {
+    if depth == 0 || r.below(5) == 0 {
+        return match r.below(4) {
+            0 => "(a * 1.0)".into(),
+            1 => "(a + b)".into(),
+            2 => "(a * s)".into(),
+            _ => "(a - b * 0.5)".into(),
+        };
+    }
+    let d = depth - 1;
+    let e = texpr(r, d);
+    match r.below(20) {
+        0 => format!("({e}).tanh()"),
+        1 => format!("({e}).tanh().exp()"),
+        2 => format!("(({e}) * ({e}) + 1.0).ln()"),
+        3 => format!("(({e}) * ({e}) + 0.5).sqrt()"),
+        4 => format!("({e}).sigmoid()"),
+        5 => format!("({e}).gelu()"),
+        6 => format!("({e}).softplus()"),
+        7 => format!("({e}).softmax(1)"),
+        8 => format!("({e}).log_softmax(1)"),
+        9 => format!("({e}).tanh().powi(2)"),
+        10 => format!("(({e}) - ({e}).logsumexp(1, true))"),
+        11 => format!("(({e}) - ({e}).mean_axis(0, true))"),
+        12 => format!("(({e}) * ({e}).sum_axis(1, true).tanh())"),
+        13 => format!("({e}).matmul(w).tanh()"),
+        14 => format!("(({e}) + ({e}).max_axis(1, true))"),
+        _ => {
+            let f = texpr(r, d);
+            match r.below(5) {
+                0 => format!("({e} + {f})"),
+                1 => format!("({e} - {f})"),
+                2 => format!("({e} * {f})"),
+                3 => format!("({e} / (({f}) * ({f}) + 1.0))"),
+                _ => format!("({e} * b)"),
+            }
+        }
+    }
+}
+
+/// Tensor programs with random shapes: `(rows, cols, b's shape)`.
+fn tensor_programs(r: &mut Rng, count: usize, out: &mut String) {
+    let mut table = String::from(
+        "/// `(name, source, shapes of a and b, value, gradient)` of every tensor program.\npub fn tensor_programs() -> Vec<TensorProgram> {\n    vec![\n",
+    );
+    for i in 0..count {
+        let (rows, cols) = (1 + r.below(3), 1 + r.below(4));
+        let b_shape = match r.below(5) {
+            0 => format!("[{rows}, {cols}]"),
+            1 => format!("[{cols}]"),
+            2 => format!("[{rows}, 1]"),
+            3 => format!("[1, {cols}]"),
+            _ => "[]".to_string(),
+        };
+        let e1 = texpr(r, 3);
+        let e2 = texpr(r, 2);
+        let src = format!(
+            "#[differentiable]\nfn tprog_{i}(a: &Tensor<f64>, b: &Tensor<f64>, w: &Tensor<f64>, s: f64) -> f64 {{\n    let e = {e1};\n    let f = {e2};\n    (e.sum() * 0.5).item() + (f * &e).mean().item()\n}}\n"
+        );
+        out.push_str(&src);
+        writeln!(
+            out,
+            "fn tprog_{i}_value(t: &[Tensor<f64>]) -> f64 {{\n    tprog_{i}(&t[0], &t[1], &t[2], t[3].item())\n}}\n\nfn tprog_{i}_grads(t: &[Tensor<f64>]) -> Vec<Tensor<f64>> {{\n    let (_, (ga, gb, gw, gs)) = tprog_{i}_grad(&t[0], &t[1], &t[2], t[3].item());\n    vec![ga, gb, gw, Tensor::scalar(gs)]\n}}\n"
+        )
+        .unwrap();
+        writeln!(table, "        (\"tprog_{i}\", {src:?}, [vec![{rows}, {cols}], vec!{b_shape}, vec![{cols}, {cols}]], tprog_{i}_value, tprog_{i}_grads),").unwrap();
+    }
+    table.push_str("    ]\n}\n");
+    out.push_str(&table);
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=ADJOINT_GEN_SEED");
     println!("cargo:rerun-if-env-changed=ADJOINT_GEN_COUNT");
+    println!("cargo:rerun-if-env-changed=ADJOINT_GEN_TENSOR_COUNT");
     let seed: u64 = std::env::var("ADJOINT_GEN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -191,6 +265,11 @@ fn main() {
     }
     table.push_str("    ]\n}\n");
     out.push_str(&table);
+    let tensor_count: usize = std::env::var("ADJOINT_GEN_TENSOR_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(count);
+    tensor_programs(&mut r, tensor_count, &mut out);
     let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("programs.rs");
     std::fs::write(path, out).unwrap();
 }

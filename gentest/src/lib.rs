@@ -7,8 +7,13 @@
 //! functions — and `tests/programs.rs` checks every generated `_grad`
 //! against central finite differences in f64.
 //!
-//! `ADJOINT_GEN_SEED` (default 0) and `ADJOINT_GEN_COUNT` (default 200, what
-//! CI runs) choose the programs:
+//! It also writes tensor programs (random shapes that broadcast, elementwise
+//! functions, axis reductions, the softmax family, matmul, a scalar
+//! parameter), checked with `gradcheck`.
+//!
+//! `ADJOINT_GEN_SEED` (default 0), `ADJOINT_GEN_COUNT` (default 200, what CI
+//! runs) and `ADJOINT_GEN_TENSOR_COUNT` (default: the same) choose the
+//! programs:
 //!
 //! ```sh
 //! ADJOINT_GEN_SEED=7 ADJOINT_GEN_COUNT=1000 cargo test -p adjoint-gentest -- --nocapture

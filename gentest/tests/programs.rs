@@ -10,7 +10,8 @@
     unused_assignments
 )]
 
-use adjoint::differentiable;
+use adjoint::gradcheck::gradcheck;
+use adjoint::prelude::*;
 use adjoint_gentest::{Verdict, verdict};
 
 type Program = (
@@ -18,6 +19,13 @@ type Program = (
     &'static str,
     fn(&[f64]) -> f64,
     fn(&[f64]) -> Vec<f64>,
+);
+type TensorProgram = (
+    &'static str,
+    &'static str,
+    [Vec<usize>; 3],
+    fn(&[Tensor<f64>]) -> f64,
+    fn(&[Tensor<f64>]) -> Vec<Tensor<f64>>,
 );
 
 include!(concat!(env!("OUT_DIR"), "/programs.rs"));
@@ -57,6 +65,38 @@ fn generated_gradients_agree_with_finite_differences() {
         "{} programs, {} checks: {agree} agree, {unstable} too curved to check, {} disagree",
         progs.len(),
         3 * progs.len(),
+        disagree.len()
+    );
+    assert!(
+        disagree.is_empty(),
+        "{} disagreements:\n{}",
+        disagree.len(),
+        disagree.join("\n")
+    );
+}
+
+#[test]
+fn generated_tensor_gradients_agree_with_gradcheck() {
+    let progs = tensor_programs();
+    let mut rng = Rng::seed(99);
+    let (mut agree, mut disagree) = (0, Vec::new());
+    for (name, src, shapes, f, g) in &progs {
+        let inputs: Vec<Tensor<f64>> = shapes
+            .iter()
+            .map(|s| Tensor::randn(s, 0.0, 0.8, &mut rng))
+            .chain(std::iter::once(Tensor::scalar(0.7)))
+            .collect();
+        let grads = g(&inputs);
+        let check = gradcheck(|t| f(t), &inputs, &grads, 1e-6);
+        if check.passed(1e-6) {
+            agree += 1;
+        } else {
+            disagree.push(format!("{name} with shapes {shapes:?}: {check:?}\n{src}"));
+        }
+    }
+    println!(
+        "{} tensor programs: {agree} agree with gradcheck, {} disagree",
+        progs.len(),
         disagree.len()
     );
     assert!(
