@@ -47,13 +47,24 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn concat(&self, other: &Tensor<T>, axis: usize) -> Tensor<T> {
+        crate::tensor::or_panic(self.try_concat(other, axis))
+    }
+
+    /// [`Tensor::concat`], returning an error instead of panicking.
+    pub fn try_concat(
+        &self,
+        other: &Tensor<T>,
+        axis: usize,
+    ) -> Result<Tensor<T>, crate::tensor::ShapeError> {
         let (a, b) = (self.shape(), other.shape());
         let fits =
             a.len() == b.len() && axis < a.len() && (0..a.len()).all(|d| d == axis || a[d] == b[d]);
-        assert!(
-            fits,
-            "concat: shapes {a:?} and {b:?} do not join along axis {axis}"
-        );
+        if !fits {
+            return Err(crate::tensor::ShapeError {
+                op: "concat",
+                message: format!("shapes {a:?} and {b:?} do not join along axis {axis}"),
+            });
+        }
         let outer: usize = a[..axis].iter().product();
         let (ca, cb) = (
             a[axis..].iter().product::<usize>(),
@@ -67,7 +78,7 @@ impl<T: Float> Tensor<T> {
         }
         let mut shape = a.to_vec();
         shape[axis] += b[axis];
-        Tensor::from_vec(out, &shape)
+        Ok(Tensor::from_vec(out, &shape))
     }
 
     /// Inverted dropout: in training, each element is zeroed with

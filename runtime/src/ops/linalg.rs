@@ -64,14 +64,38 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn matmul(&self, rhs: &Tensor<T>) -> Tensor<T> {
-        let ((ba, m, k), (bb, k2, n)) = (dims("matmul", self), dims("matmul", rhs));
+        crate::tensor::or_panic(self.try_matmul(rhs))
+    }
+
+    /// [`Tensor::matmul`], returning an error instead of panicking.
+    ///
+    /// ```
+    /// use adjoint_runtime::Tensor;
+    /// let a = Tensor::<f32>::zeros(&[2, 3]);
+    /// assert_eq!(a.try_matmul(&a).unwrap_err().to_string(), "matmul: shapes [2, 3] and [2, 3] do not multiply");
+    /// ```
+    pub fn try_matmul(&self, rhs: &Tensor<T>) -> Result<Tensor<T>, crate::tensor::ShapeError> {
+        let err = |message: String| crate::tensor::ShapeError {
+            op: "matmul",
+            message,
+        };
+        let dims = |t: &Tensor<T>| match *t.shape() {
+            [m, k] => Ok((1, m, k)),
+            [b, m, k] => Ok((b, m, k)),
+            _ => Err(err(format!(
+                "expected a 2-D or 3-D tensor, got shape {:?}",
+                t.shape()
+            ))),
+        };
+        let ((ba, m, k), (bb, k2, n)) = (dims(self)?, dims(rhs)?);
         let batch = ba.max(bb);
-        assert!(
-            k == k2 && (ba == bb || self.ndim() == 2 || rhs.ndim() == 2),
-            "matmul: shapes {:?} and {:?} do not multiply",
-            self.shape(),
-            rhs.shape()
-        );
+        if k != k2 || !(ba == bb || self.ndim() == 2 || rhs.ndim() == 2) {
+            return Err(err(format!(
+                "shapes {:?} and {:?} do not multiply",
+                self.shape(),
+                rhs.shape()
+            )));
+        }
         let c = batched(
             self.as_slice(),
             rhs.as_slice(),
@@ -89,7 +113,7 @@ impl<T: Float> Tensor<T> {
         } else {
             vec![m, n]
         };
-        Tensor::from_vec(c, &shape)
+        Ok(Tensor::from_vec(c, &shape))
     }
 
     /// The transpose of a 2-D tensor.

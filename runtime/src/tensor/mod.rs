@@ -15,6 +15,9 @@
 #[cfg(feature = "ndarray")]
 mod convert;
 mod display;
+mod error;
+pub use error::ShapeError;
+pub(crate) use error::or_panic;
 pub mod rng;
 pub mod shape;
 
@@ -39,16 +42,30 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Self {
+        or_panic(Tensor::try_from_vec(data, shape))
+    }
+
+    /// [`Tensor::from_vec`], returning an error instead of panicking.
+    ///
+    /// ```
+    /// let e = adjoint_runtime::Tensor::<f32>::try_from_vec(vec![0.0; 5], &[2, 3]).unwrap_err();
+    /// assert_eq!(e.to_string(), "Tensor::from_vec: 5 values do not fill shape [2, 3] (6 values)");
+    /// ```
+    pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self, ShapeError> {
         let n: usize = shape.iter().product();
-        assert!(
-            data.len() == n,
-            "Tensor::from_vec: {} values do not fill shape {shape:?} ({n} values)",
-            data.len()
-        );
-        Tensor {
+        if data.len() != n {
+            return Err(ShapeError {
+                op: "Tensor::from_vec",
+                message: format!(
+                    "{} values do not fill shape {shape:?} ({n} values)",
+                    data.len()
+                ),
+            });
+        }
+        Ok(Tensor {
             data: Arc::new(data),
             shape: shape.to_vec(),
-        }
+        })
     }
 
     /// A tensor of the given shape filled with `value`.
@@ -161,17 +178,26 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Self {
+        or_panic(self.try_reshape(shape))
+    }
+
+    /// [`Tensor::reshape`], returning an error instead of panicking.
+    pub fn try_reshape(&self, shape: &[usize]) -> Result<Self, ShapeError> {
         let n: usize = shape.iter().product();
-        assert!(
-            n == self.len(),
-            "reshape: cannot view shape {:?} ({} values) as {shape:?} ({n} values)",
-            self.shape,
-            self.len()
-        );
-        Tensor {
+        if n != self.len() {
+            return Err(ShapeError {
+                op: "reshape",
+                message: format!(
+                    "cannot view shape {:?} ({} values) as {shape:?} ({n} values)",
+                    self.shape,
+                    self.len()
+                ),
+            });
+        }
+        Ok(Tensor {
             data: Arc::clone(&self.data),
             shape: shape.to_vec(),
-        }
+        })
     }
 
     /// Elementwise `f(x)`.

@@ -15,7 +15,22 @@ use crate::scalar::Float;
 /// assert_eq!(broadcast_shape("add", &[4, 1, 3], &[2, 1]), [4, 2, 3]);
 /// ```
 #[track_caller]
-pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
+pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Vec<usize> {
+    super::or_panic(try_broadcast_shape(op, a, b))
+}
+
+/// [`broadcast_shape`], returning an error instead of panicking.
+///
+/// ```
+/// use adjoint_runtime::tensor::shape::try_broadcast_shape;
+/// let e = try_broadcast_shape("add", &[2, 3], &[4]).unwrap_err();
+/// assert_eq!(e.to_string(), "add: shapes [2, 3] and [4] cannot be broadcast together");
+/// ```
+pub fn try_broadcast_shape(
+    op: &'static str,
+    a: &[usize],
+    b: &[usize],
+) -> Result<Vec<usize>, super::ShapeError> {
     let n = a.len().max(b.len());
     let dim = |s: &[usize], i: usize| {
         if i + s.len() >= n {
@@ -26,10 +41,13 @@ pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
     };
     (0..n)
         .map(|i| match (dim(a, i), dim(b, i)) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => panic!("{op}: shapes {a:?} and {b:?} cannot be broadcast together"),
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(super::ShapeError {
+                op,
+                message: format!("shapes {a:?} and {b:?} cannot be broadcast together"),
+            }),
         })
         .collect()
 }
@@ -85,7 +103,7 @@ fn for_each_broadcast(
 pub fn broadcast_zip<T: Float>(
     a: &Tensor<T>,
     b: &Tensor<T>,
-    op: &str,
+    op: &'static str,
     f: impl Fn(T, T) -> T,
 ) -> Tensor<T> {
     if a.shape() == b.shape() {
