@@ -1,9 +1,10 @@
 //! Tensor models through `#[differentiable]`, end to end, against
 //! `gradcheck` (central differences in f64).
 
+mod common;
 use adjoint::gradcheck::gradcheck;
-use adjoint::params::Leaf;
 use adjoint::prelude::*;
+use common::{leaves, with_leaves};
 
 type T = Tensor<f64>;
 
@@ -30,30 +31,6 @@ fn mlp(seed: u64) -> Mlp {
         w2: Tensor::randn(&[5, 3], 0.0, 0.5, &mut rng),
         b2: Tensor::randn(&[3], 0.0, 0.5, &mut rng),
     }
-}
-
-/// The tensors of a tree, in visiting order.
-fn leaves<P: Params<Elem = f64>>(p: &P) -> Vec<T> {
-    let mut out = Vec::new();
-    p.visit("", &mut |_, leaf| {
-        if let Leaf::Tensor(t) = leaf {
-            out.push(t.clone());
-        }
-    });
-    out
-}
-
-/// A tree with its tensors replaced, in visiting order.
-fn with_leaves<P: Params<Elem = f64>>(p: &P, ts: &[T]) -> P {
-    let mut q = p.clone();
-    let mut k = 0;
-    q.visit_mut("", &mut |_, leaf| {
-        if let adjoint::params::LeafMut::Tensor(t) = leaf {
-            *t = ts[k].clone();
-            k += 1;
-        }
-    });
-    q
 }
 
 #[test]

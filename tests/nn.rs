@@ -1,33 +1,12 @@
 //! The runtime's layers through gradcheck, in every activation, with dropout.
 
+mod common;
 use adjoint::gradcheck::gradcheck;
 use adjoint::nn::{Activation, Init, Linear, Mlp};
-use adjoint::params::{Leaf, LeafMut};
 use adjoint::prelude::*;
+use common::{leaves, with_leaves};
 
 type T = Tensor<f64>;
-
-fn leaves<P: Params<Elem = f64>>(p: &P) -> Vec<T> {
-    let mut out = Vec::new();
-    p.visit("", &mut |_, leaf| {
-        if let Leaf::Tensor(t) = leaf {
-            out.push(t.clone());
-        }
-    });
-    out
-}
-
-fn with_leaves<P: Params<Elem = f64>>(p: &P, ts: &[T]) -> P {
-    let mut q = p.clone();
-    let mut k = 0;
-    q.visit_mut("", &mut |_, leaf| {
-        if let LeafMut::Tensor(t) = leaf {
-            *t = ts[k].clone();
-            k += 1;
-        }
-    });
-    q
-}
 
 #[differentiable(wrt(model))]
 fn loss(model: &Mlp<f64>, x: &T, labels: &[usize], training: bool) -> f64 {

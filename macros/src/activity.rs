@@ -215,19 +215,22 @@ pub fn analyze(prog: &Program, wrt: &[Var]) -> Activity {
     }
 }
 
+/// The values a statement defines at its own level (not those inside its
+/// branches or loop body): a `Let`'s, the merged outputs of a branch, a
+/// loop's carried values after it.
+pub fn stmt_defs(s: &Stmt) -> Vec<Var> {
+    match s {
+        Stmt::Let { var, outs, .. } => defined(*var, outs),
+        Stmt::If { outs, .. } | Stmt::Match { outs, .. } => outs.clone(),
+        Stmt::Loop(l) => l.carried.iter().map(|c| c.out).collect(),
+        Stmt::Effect { .. } => Vec::new(),
+    }
+}
+
 /// The values the function's top level defines (not those of its branches
 /// and loop bodies).
 pub fn top_defs(body: &Block) -> std::collections::HashSet<Var> {
-    let mut out = std::collections::HashSet::new();
-    for s in &body.stmts {
-        match s {
-            Stmt::Let { var, outs, .. } => out.extend(defined(*var, outs)),
-            Stmt::If { outs, .. } | Stmt::Match { outs, .. } => out.extend(outs.iter().copied()),
-            Stmt::Loop(l) => out.extend(l.carried.iter().map(|c| c.out)),
-            Stmt::Effect { .. } => {}
-        }
-    }
-    out
+    body.stmts.iter().flat_map(stmt_defs).collect()
 }
 
 /// The entry values of the fused loops of a block, recursively.
@@ -301,7 +304,7 @@ pub fn loop_live(l: &Loop, act: &Activity) -> bool {
 /// One pass of the `needed` rules over a block. `top` is set for the
 /// function's own body, which is never recomputed: every other block is, and
 /// the constructs inside it are then run in full.
-fn mark_needed(b: &Block, act: &Activity, needed: &mut Vec<bool>, top: bool) {
+fn mark_needed(b: &Block, act: &Activity, needed: &mut [bool], top: bool) {
     for s in &b.stmts {
         let live = stmt_live(s, act);
         match s {
@@ -382,56 +385,62 @@ fn mark_merge(b: &Block, outs: &[Var], needed: &mut [bool], live: bool) {
     }
 }
 
-/// Everything a block reads, for constructs that are recomputed in full.
-fn mark_all(b: &Block, needed: &mut Vec<bool>) {
+/// Everything a block reads and defines, for constructs that are
+/// recomputed in full.
+fn mark_all(b: &Block, needed: &mut [bool]) {
+    visit_reads(b, false, &mut |o| need(o, needed));
+    let mut defs = std::collections::BTreeSet::new();
+    crate::fusion::defs_of(b, &mut defs);
+    defs.into_iter().for_each(|v| needed[v.0] = true);
+}
+
+/// Calls `f` on every operand a block reads, recursively: operations,
+/// conditions, guards, ranges, loop inits, yields, and the reads of side
+/// effects when `effects` is set.
+pub fn visit_reads(b: &Block, effects: bool, f: &mut dyn FnMut(&Operand)) {
     for s in &b.stmts {
         match s {
-            Stmt::Let { var, op, outs, .. } => {
-                for v in defined(*var, outs) {
-                    needed[v.0] = true;
+            Stmt::Let { op, .. } => op_reads(op).into_iter().for_each(&mut *f),
+            Stmt::Effect { reads, .. } => {
+                if effects {
+                    reads.iter().for_each(|(_, o)| f(o));
                 }
-                op_reads(op).into_iter().for_each(|o| need(o, needed));
             }
-            Stmt::Effect { .. } => {}
             Stmt::If {
                 cond,
                 then_block,
                 else_block,
                 ..
             } => {
-                need(cond, needed);
-                mark_all(then_block, needed);
-                mark_all(else_block, needed);
+                f(cond);
+                visit_reads(then_block, effects, f);
+                visit_reads(else_block, effects, f);
             }
             Stmt::Match {
                 scrutinee, arms, ..
             } => {
-                need(scrutinee, needed);
+                f(scrutinee);
                 for a in arms {
                     if let Some((_, reads)) = &a.guard {
-                        reads.iter().for_each(|(_, o)| need(o, needed));
+                        reads.iter().for_each(|(_, o)| f(o));
                     }
-                    mark_all(&a.body, needed);
+                    visit_reads(&a.body, effects, f);
                 }
             }
             Stmt::Loop(l) => {
-                if let LoopKind::For { iter, .. } = &l.kind {
-                    need(iter, needed);
+                match &l.kind {
+                    LoopKind::For { iter, .. } => f(iter),
+                    LoopKind::While { cond_block, cond } => {
+                        visit_reads(cond_block, effects, f);
+                        f(cond);
+                    }
                 }
-                if let LoopKind::While { cond_block, cond } = &l.kind {
-                    mark_all(cond_block, needed);
-                    need(cond, needed);
-                }
-                for c in &l.carried {
-                    need(&c.init, needed);
-                    need(&c.exit, needed);
-                    needed[c.entry.0] = true;
-                }
-                mark_all(&l.body, needed);
+                l.carried.iter().for_each(|c| f(&c.init));
+                visit_reads(&l.body, effects, f);
             }
         }
     }
-    b.yields.iter().for_each(|y| need(y, needed));
+    b.yields.iter().for_each(f);
 }
 
 /// What the reverse rule of an active `Let` reads.

@@ -187,13 +187,7 @@ impl Emitter<'_> {
         let mut out = TokenStream::new();
         for s in &b.stmts {
             out.extend(self.stmt(s, Mode::PRIMAL));
-            let defs = match s {
-                Stmt::Let { var, outs, .. } => activity::defined(*var, outs),
-                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => outs.clone(),
-                Stmt::Loop(l) => l.carried.iter().map(|c| c.out).collect(),
-                Stmt::Effect { .. } => Vec::new(),
-            };
-            for v in defs
+            for v in activity::stmt_defs(s)
                 .into_iter()
                 .filter(|v| self.act.active(*v) && self.zero_from_shape(*v))
             {

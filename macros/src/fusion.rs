@@ -7,7 +7,7 @@
 //! instead of a forward pass plus a backward one, and no per-iteration state.
 //! With the `_grad` seed `ds = 1` the scaling folds away.
 
-use crate::activity::{Activity, defined, op_reads};
+use crate::activity::{Activity, defined};
 use crate::ir::*;
 use std::collections::BTreeSet;
 
@@ -65,52 +65,11 @@ pub fn accumulator(l: &Loop, act: &Activity) -> Option<usize> {
 /// How often each value is read in a block (operands, conditions, yields,
 /// opaque code and effects), recursively.
 fn count_reads(b: &Block, counts: &mut std::collections::HashMap<Var, usize>) {
-    let add = |o: &Operand, counts: &mut std::collections::HashMap<Var, usize>| {
+    crate::activity::visit_reads(b, true, &mut |o| {
         if let Some(v) = o.var() {
             *counts.entry(v).or_insert(0) += 1;
         }
-    };
-    for s in &b.stmts {
-        match s {
-            Stmt::Let { op, .. } => op_reads(op).into_iter().for_each(|o| add(o, counts)),
-            Stmt::Effect { reads, .. } => reads.iter().for_each(|(_, o)| add(o, counts)),
-            Stmt::If {
-                cond,
-                then_block,
-                else_block,
-                ..
-            } => {
-                add(cond, counts);
-                count_reads(then_block, counts);
-                count_reads(else_block, counts);
-            }
-            Stmt::Match {
-                scrutinee, arms, ..
-            } => {
-                add(scrutinee, counts);
-                for a in arms {
-                    if let Some((_, reads)) = &a.guard {
-                        reads.iter().for_each(|(_, o)| add(o, counts));
-                    }
-                    count_reads(&a.body, counts);
-                }
-            }
-            Stmt::Loop(l) => {
-                match &l.kind {
-                    LoopKind::For { iter, .. } => add(iter, counts),
-                    LoopKind::While { cond_block, cond } => {
-                        count_reads(cond_block, counts);
-                        add(cond, counts);
-                    }
-                }
-                for c in &l.carried {
-                    add(&c.init, counts);
-                }
-                count_reads(&l.body, counts);
-            }
-        }
-    }
-    b.yields.iter().for_each(|y| add(y, counts));
+    });
 }
 
 /// The active values defined outside the loop that its body's reverse adds

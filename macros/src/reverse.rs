@@ -20,22 +20,7 @@ impl Emitter<'_> {
         extra: &[Var],
         seeds: &[(Operand, TokenStream)],
     ) -> TokenStream {
-        let mut defs = extra.to_vec();
-        for s in &b.stmts {
-            match s {
-                Stmt::Let { var, outs, .. } => defs.extend(activity::defined(*var, outs)),
-                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => {
-                    defs.extend(outs.iter().copied())
-                }
-                Stmt::Loop(l) => defs.extend(l.carried.iter().map(|c| c.out)),
-                Stmt::Effect { .. } => {}
-            }
-        }
-        let decls: Vec<TokenStream> = defs
-            .iter()
-            .filter(|v| self.act.active(**v))
-            .map(|v| self.declare_adjoint(*v))
-            .collect();
+        let decls = self.declare_adjoints(b, extra);
         let seeds: Vec<TokenStream> = seeds
             .iter()
             .map(|(y, adj)| self.add_to(y, adj.clone()))
@@ -57,22 +42,7 @@ impl Emitter<'_> {
             &[],
             seeds,
         );
-        let mut defs = Vec::new();
-        for st in &b.stmts {
-            match st {
-                Stmt::Let { var, outs, .. } => defs.extend(activity::defined(*var, outs)),
-                Stmt::If { outs, .. } | Stmt::Match { outs, .. } => {
-                    defs.extend(outs.iter().copied())
-                }
-                Stmt::Loop(l) => defs.extend(l.carried.iter().map(|c| c.out)),
-                Stmt::Effect { .. } => {}
-            }
-        }
-        let decls: Vec<TokenStream> = defs
-            .iter()
-            .filter(|v| self.act.active(**v))
-            .map(|v| self.declare_adjoint(*v))
-            .collect();
+        let decls = self.declare_adjoints(b, &[]);
         let mut touched: std::collections::HashSet<Var> =
             b.yields.iter().filter_map(Operand::var).collect();
         let mut stmts = Vec::new();
@@ -92,6 +62,18 @@ impl Emitter<'_> {
             touched.extend(crate::fusion::stmt_reads(st));
         }
         quote!(#(#decls)* #head #(#stmts)*)
+    }
+
+    /// Declarations of the adjoints of the active values a block defines at
+    /// its own level, and of `extra`.
+    fn declare_adjoints(&self, b: &Block, extra: &[Var]) -> Vec<TokenStream> {
+        extra
+            .iter()
+            .copied()
+            .chain(b.stmts.iter().flat_map(activity::stmt_defs))
+            .filter(|v| self.act.active(*v))
+            .map(|v| self.declare_adjoint(v))
+            .collect()
     }
 
     /// `let mut __dx = <zero>;`. A scalar adjoint starts at `-0.0`, the

@@ -29,3 +29,30 @@ pub fn assert_fd(grad: &[f64], f: impl Fn(&[f64]) -> f64, x: &[f64]) {
         );
     }
 }
+
+use adjoint::Tensor;
+use adjoint::params::{Leaf, LeafMut, Params};
+
+/// The tensors of a parameter tree, in walking order (gradcheck's inputs).
+pub fn leaves<P: Params<Elem = f64>>(p: &P) -> Vec<Tensor<f64>> {
+    let mut out = Vec::new();
+    p.visit("", &mut |_, leaf| {
+        if let Leaf::Tensor(t) = leaf {
+            out.push(t.clone());
+        }
+    });
+    out
+}
+
+/// A copy of a tree with its tensors replaced, in walking order.
+pub fn with_leaves<P: Params<Elem = f64>>(p: &P, ts: &[Tensor<f64>]) -> P {
+    let mut q = p.clone();
+    let mut k = 0;
+    q.visit_mut("", &mut |_, leaf| {
+        if let LeafMut::Tensor(t) = leaf {
+            *t = ts[k].clone();
+            k += 1;
+        }
+    });
+    q
+}
