@@ -290,13 +290,14 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
                 moments.push((vec![P::Elem::ZERO; p.len()], vec![P::Elem::ZERO; p.len()]));
             }
             let (m, v) = &mut moments[k];
-            for i in 0..p.len() {
-                let d = g[i] + l2 * p[i];
-                p[i] *= decay;
-                m[i] = cb1 * m[i] + one_b1 * d;
-                v[i] = cb2 * v[i] + one_b2 * d * d;
-                let denom = v[i].sqrt() / sqrt_bc2 + eps;
-                p[i] -= step_size * m[i] / denom;
+            // Zipped slices, no indexing: the loop vectorizes.
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let d = g + l2 * *p;
+                *p *= decay;
+                *m = cb1 * *m + one_b1 * d;
+                *v = cb2 * *v + one_b2 * d * d;
+                let denom = v.sqrt() / sqrt_bc2 + eps;
+                *p -= step_size * *m / denom;
             }
         });
     }
