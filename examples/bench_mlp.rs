@@ -9,6 +9,8 @@
 //! cargo run --release --example bench_mlp -- --sizes 784,128,10 --batch 64 --threads 1 --steps 200
 //! ```
 
+mod cli;
+
 use adjoint::nn::{Activation, Init, Mlp};
 use adjoint::optim::{Adam, Optimizer};
 use adjoint::prelude::*;
@@ -17,17 +19,6 @@ use std::time::Instant;
 #[differentiable(wrt(model))]
 fn loss(model: &Mlp, x: &Tensor, labels: &[usize]) -> f32 {
     cross_entropy(&model.forward(x, false, 0), labels)
-}
-
-fn arg(name: &str, default: &str) -> String {
-    let argv: Vec<String> = std::env::args().collect();
-    match argv.iter().position(|a| a == name) {
-        Some(i) => argv
-            .get(i + 1)
-            .cloned()
-            .unwrap_or_else(|| fail(&format!("{name} needs a value"))),
-        None => default.to_string(),
-    }
 }
 
 fn fail(msg: &str) -> ! {
@@ -51,23 +42,18 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn main() {
-    let sizes: Vec<usize> = arg("--sizes", "784,128,10")
+    let sizes: Vec<usize> = cli::flag("--sizes", "784,128,10".to_string())
         .split(',')
         .map(|s| {
             s.parse()
                 .unwrap_or_else(|_| fail("--sizes takes numbers like 784,128,10"))
         })
         .collect();
-    let parse = |name: &str, default: &str| -> usize {
-        arg(name, default)
-            .parse()
-            .unwrap_or_else(|_| fail(&format!("{name} needs a number")))
-    };
-    let (batch, threads, steps, repeats) = (
-        parse("--batch", "64"),
-        parse("--threads", "1"),
-        parse("--steps", "200"),
-        parse("--repeats", "7"),
+    let (batch, threads, steps, repeats): (usize, usize, usize, usize) = (
+        cli::flag("--batch", 64),
+        cli::flag("--threads", 1),
+        cli::flag("--steps", 200),
+        cli::flag("--repeats", 7),
     );
     if sizes.len() < 2 || batch == 0 || threads == 0 || steps == 0 || repeats == 0 {
         fail("need at least two sizes and positive --batch, --threads, --steps, --repeats");

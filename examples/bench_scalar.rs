@@ -5,6 +5,7 @@
 //!
 //! `cargo run --release --example bench_scalar [-- --rounds N]`
 
+mod cli;
 #[path = "../benches/scalar_fns.rs"]
 mod scalar_fns;
 
@@ -20,17 +21,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rounds = match args.iter().position(|a| a == "--rounds") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                eprintln!("error: --rounds needs a positive integer");
-                std::process::exit(2)
-            }),
-        None => 301usize,
-    };
+    let rounds: usize = cli::flag("--rounds", 301);
     check_agreement();
     let pts: Vec<(f64, f64)> = (0..64)
         .map(|i| ((i as f64 * 0.7).sin() * 1.5, (i as f64 * 0.3).cos()))

@@ -8,6 +8,8 @@
 //! cargo run --release --example char_rnn [-- --epochs N --hidden N --seed N]
 //! ```
 
+mod cli;
+
 use adjoint::optim::{Adam, Optimizer, clip_grad_norm};
 use adjoint::prelude::*;
 
@@ -69,25 +71,11 @@ fn sample(
     out
 }
 
-fn flag(name: &str, default: usize) -> usize {
-    let argv: Vec<String> = std::env::args().collect();
-    match argv.iter().position(|a| a == name) {
-        Some(i) => argv
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                eprintln!("error: {name} needs a number");
-                std::process::exit(2)
-            }),
-        None => default,
-    }
-}
-
 fn main() {
     let (epochs, hidden, seed) = (
-        flag("--epochs", 100),
-        flag("--hidden", 96),
-        flag("--seed", 0) as u64,
+        cli::flag::<usize>("--epochs", 100),
+        cli::flag::<usize>("--hidden", 96),
+        cli::flag::<u64>("--seed", 0),
     );
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

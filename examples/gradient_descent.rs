@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release --example gradient_descent [-- --steps N --lr LR]`
 
+mod cli;
+
 use adjoint::differentiable;
 
 /// f(x, y) = (1 - x)² + 100 (y - x²)², minimum 0 at (1, 1).
@@ -11,23 +13,9 @@ fn rosenbrock(x: f64, y: f64) -> f64 {
     (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2)
 }
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    match args.iter().position(|a| a == name) {
-        Some(i) => match args.get(i + 1).and_then(|v| v.parse().ok()) {
-            Some(v) => v,
-            None => {
-                eprintln!("error: {name} needs a number");
-                std::process::exit(2);
-            }
-        },
-        None => default,
-    }
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let steps = arg(&args, "--steps", 20_000.0) as usize;
-    let lr = arg(&args, "--lr", 1e-3);
+    let steps: usize = cli::flag("--steps", 20_000);
+    let lr: f64 = cli::flag("--lr", 1e-3);
     let (mut x, mut y) = (-1.5, 2.0);
     println!("gradient descent on Rosenbrock from ({x}, {y}), lr {lr}, {steps} steps");
     let start = std::time::Instant::now();

@@ -9,6 +9,8 @@
 //!
 //! Flags: `--model FILE`, `--data DIR`, `--count N`, `--out FILE`.
 
+mod cli;
+
 use adjoint::data::Mnist;
 use adjoint::image::Image;
 use adjoint::metrics::argmax_rows;
@@ -22,32 +24,19 @@ fn class_score(model: &Mlp, x: &Tensor, class: usize) -> f32 {
     logits.t().gather_rows(&[class]).sum().item()
 }
 
-fn flag(name: &str, default: &str) -> String {
-    let argv: Vec<String> = std::env::args().collect();
-    match argv.iter().position(|a| a == name) {
-        Some(i) => argv
-            .get(i + 1)
-            .cloned()
-            .unwrap_or_else(|| fail(&format!("{name} needs a value"))),
-        None => default.to_string(),
-    }
-}
-
 fn fail(msg: &str) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(1)
 }
 
 fn main() {
-    let model_path = flag("--model", "out/mnist_mlp/model.safetensors");
-    let data = flag(
+    let model_path = cli::flag("--model", "out/mnist_mlp/model.safetensors".to_string());
+    let data = cli::flag(
         "--data",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k").to_string(),
     );
-    let out = flag("--out", "out/mnist_mlp/saliency.png");
-    let count: usize = flag("--count", "8")
-        .parse()
-        .unwrap_or_else(|_| fail("--count needs a number"));
+    let out = cli::flag("--out", "out/mnist_mlp/saliency.png".to_string());
+    let count: usize = cli::flag("--count", 8);
 
     // Rebuild the architecture the checkpoint records, then load it.
     let (_, meta) = adjoint::checkpoint::load_entries::<f32>(&model_path).unwrap_or_else(|e| {
