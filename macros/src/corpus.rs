@@ -21,6 +21,26 @@ struct Counts {
     panics: Vec<String>,
 }
 
+impl Counts {
+    /// Prints the counts under `label` and fails on any panic.
+    fn report(&self, label: &str) {
+        println!(
+            "{label}: {} files, {} functions, {} mutated variants: {} expanded, {} refused with errors, {} panics",
+            self.files,
+            self.functions,
+            self.mutated,
+            self.expanded,
+            self.refused,
+            self.panics.len()
+        );
+        assert!(
+            self.panics.is_empty(),
+            "the macro panicked on:\n{}",
+            self.panics.join("\n")
+        );
+    }
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -187,21 +207,8 @@ fn corpus_own_sources() {
     .map(|d| root.join(d))
     .collect();
     let c = run(&dirs, usize::MAX, 3);
-    println!(
-        "own sources: {} files, {} functions, {} mutated variants: {} expanded, {} refused with errors, {} panics",
-        c.files,
-        c.functions,
-        c.mutated,
-        c.expanded,
-        c.refused,
-        c.panics.len()
-    );
+    c.report("own sources");
     assert!(c.functions > 300, "the corpus has functions");
-    assert!(
-        c.panics.is_empty(),
-        "the macro panicked on:\n{}",
-        c.panics.join("\n")
-    );
 }
 
 #[test]
@@ -213,18 +220,5 @@ fn corpus_registry() {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
         });
     let c = run(&[home.join("registry/src")], usize::MAX, 1);
-    println!(
-        "cargo registry: {} files, {} functions, {} mutated variants: {} expanded, {} refused with errors, {} panics",
-        c.files,
-        c.functions,
-        c.mutated,
-        c.expanded,
-        c.refused,
-        c.panics.len()
-    );
-    assert!(
-        c.panics.is_empty(),
-        "the macro panicked on:\n{}",
-        c.panics.join("\n")
-    );
+    c.report("cargo registry");
 }

@@ -159,19 +159,11 @@ impl Image {
         hi: f32,
         scale: i64,
     ) {
-        for r in 0..rows {
-            for c in 0..cols {
-                let t = ((values[r * cols + c] - lo) / (hi - lo).max(1e-12)).clamp(0.0, 1.0);
-                let g = (t * 255.0) as u8;
-                self.rect(
-                    x + c as i64 * scale,
-                    y + r as i64 * scale,
-                    scale,
-                    scale,
-                    [g, g, g],
-                );
-            }
-        }
+        let span = (hi - lo).max(1e-12);
+        self.cells(x, y, values, rows, cols, scale, |v| {
+            let g = (((v - lo) / span).clamp(0.0, 1.0) * 255.0) as u8;
+            [g, g, g]
+        });
     }
 
     /// A heat map of `values`: white at 0, red for positive, blue for
@@ -187,21 +179,39 @@ impl Image {
         max: f32,
         scale: i64,
     ) {
+        let max = max.max(1e-12);
+        self.cells(x, y, values, rows, cols, scale, |v| {
+            let t = (v / max).clamp(-1.0, 1.0);
+            let fade = (255.0 * (1.0 - t.abs())) as u8;
+            if t >= 0.0 {
+                [255, fade, fade]
+            } else {
+                [fade, fade, 255]
+            }
+        });
+    }
+
+    /// `values` (row-major, `rows × cols`) as squares of `scale` pixels at
+    /// `(x, y)`, each in the color `color` gives its value.
+    #[allow(clippy::too_many_arguments)]
+    fn cells(
+        &mut self,
+        x: i64,
+        y: i64,
+        values: &[f32],
+        rows: usize,
+        cols: usize,
+        scale: i64,
+        color: impl Fn(f32) -> [u8; 3],
+    ) {
         for r in 0..rows {
             for c in 0..cols {
-                let t = (values[r * cols + c] / max.max(1e-12)).clamp(-1.0, 1.0);
-                let fade = (255.0 * (1.0 - t.abs())) as u8;
-                let color = if t >= 0.0 {
-                    [255, fade, fade]
-                } else {
-                    [fade, fade, 255]
-                };
                 self.rect(
                     x + c as i64 * scale,
                     y + r as i64 * scale,
                     scale,
                     scale,
-                    color,
+                    color(values[r * cols + c]),
                 );
             }
         }

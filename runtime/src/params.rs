@@ -141,17 +141,41 @@ macro_rules! scalar_params {
 }
 scalar_params!(f32, f64);
 
+// A `Vec` and an array walk their entries the same way, named by index.
+fn visit_items<P: Params>(items: &[P], prefix: &str, f: &mut dyn FnMut(&str, Leaf<'_, P::Elem>)) {
+    for (i, p) in items.iter().enumerate() {
+        p.visit(&join(prefix, &i.to_string()), f);
+    }
+}
+
+fn visit_items_mut<P: Params>(
+    items: &mut [P],
+    prefix: &str,
+    f: &mut dyn FnMut(&str, LeafMut<'_, P::Elem>),
+) {
+    for (i, p) in items.iter_mut().enumerate() {
+        p.visit_mut(&join(prefix, &i.to_string()), f);
+    }
+}
+
+fn zip_items_mut<P: Params>(
+    items: &mut [P],
+    other: &[P],
+    prefix: &str,
+    f: &mut ZipFn<'_, P::Elem>,
+) {
+    for (i, (p, q)) in items.iter_mut().zip(other).enumerate() {
+        p.zip_mut(q, &join(prefix, &i.to_string()), f);
+    }
+}
+
 impl<P: Params> Params for Vec<P> {
     type Elem = P::Elem;
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Leaf<'_, P::Elem>)) {
-        for (i, p) in self.iter().enumerate() {
-            p.visit(&join(prefix, &i.to_string()), f);
-        }
+        visit_items(self, prefix, f);
     }
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, LeafMut<'_, P::Elem>)) {
-        for (i, p) in self.iter_mut().enumerate() {
-            p.visit_mut(&join(prefix, &i.to_string()), f);
-        }
+        visit_items_mut(self, prefix, f);
     }
     #[track_caller]
     fn zip_mut(&mut self, other: &Self, prefix: &str, f: &mut ZipFn<'_, P::Elem>) {
@@ -162,9 +186,7 @@ impl<P: Params> Params for Vec<P> {
             self.len(),
             other.len()
         );
-        for (i, (p, q)) in self.iter_mut().zip(other).enumerate() {
-            p.zip_mut(q, &join(prefix, &i.to_string()), f);
-        }
+        zip_items_mut(self, other, prefix, f);
     }
     fn zeros_like(&self) -> Self {
         self.iter().map(Params::zeros_like).collect()
@@ -174,19 +196,14 @@ impl<P: Params> Params for Vec<P> {
 impl<P: Params, const N: usize> Params for [P; N] {
     type Elem = P::Elem;
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Leaf<'_, P::Elem>)) {
-        for (i, p) in self.iter().enumerate() {
-            p.visit(&join(prefix, &i.to_string()), f);
-        }
+        visit_items(self, prefix, f);
     }
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, LeafMut<'_, P::Elem>)) {
-        for (i, p) in self.iter_mut().enumerate() {
-            p.visit_mut(&join(prefix, &i.to_string()), f);
-        }
+        visit_items_mut(self, prefix, f);
     }
     fn zip_mut(&mut self, other: &Self, prefix: &str, f: &mut ZipFn<'_, P::Elem>) {
-        for (i, (p, q)) in self.iter_mut().zip(other).enumerate() {
-            p.zip_mut(q, &join(prefix, &i.to_string()), f);
-        }
+        // Same length by type.
+        zip_items_mut(self, other, prefix, f);
     }
     fn zeros_like(&self) -> Self {
         std::array::from_fn(|i| self[i].zeros_like())

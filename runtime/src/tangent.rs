@@ -212,15 +212,19 @@ impl<P: for<'a> AddAssign<&'a P>, const N: usize> Accumulate<Vec<P>> for [P; N] 
     }
 }
 
+/// A gradient is added to an adjoint of its own length; anything else is a
+/// bug in the caller, reported at its line.
+#[track_caller]
+fn same_length(acc: usize, g: usize) {
+    assert_eq!(
+        acc, g,
+        "adjoint: gradient of length {g} added to one of length {acc}"
+    );
+}
+
 #[track_caller]
 fn accumulate_slice<P: for<'a> AddAssign<&'a P>>(acc: &mut [P], g: &[P]) {
-    assert_eq!(
-        acc.len(),
-        g.len(),
-        "adjoint: gradient of length {} added to one of length {}",
-        g.len(),
-        acc.len()
-    );
+    same_length(acc.len(), g.len());
     for (a, b) in acc.iter_mut().zip(g) {
         *a += b;
     }
@@ -281,13 +285,7 @@ impl<T: Float, const N: usize> AccumulateScaled<[T; N], T> for [T; N] {
 
 #[track_caller]
 fn scaled_into<T: Float>(acc: &mut [T], s: T, g: &[T]) {
-    assert_eq!(
-        acc.len(),
-        g.len(),
-        "adjoint: gradient of length {} added to one of length {}",
-        g.len(),
-        acc.len()
-    );
+    same_length(acc.len(), g.len());
     for (a, b) in acc.iter_mut().zip(g) {
         *a += s * *b;
     }
