@@ -30,6 +30,7 @@ pub trait Float:
     + core::ops::Div<Output = Self>
     + core::ops::Neg<Output = Self>
     + core::ops::AddAssign
+    + crate::tensor::storage::Pooled
 {
     /// `0.0`.
     const ZERO: Self;

@@ -144,27 +144,38 @@ pub fn div_vjp<T: Float>(
 /// Adds a gradient into an adjoint of `self`'s shape: a contribution with a
 /// broadcast shape is summed back first ([`sum_to`]).
 ///
+/// Adjoints start as [`Tensor::zeros`], whose values are made only if read,
+/// so the first contribution is taken as it is (sharing its buffer, and
+/// leaving a deferred gradient unmade) instead of being added to zeros; a
+/// zero contribution adds nothing.
+///
 /// ```
 /// use adjoint_runtime::Tensor;
 /// let mut db = Tensor::<f64>::zeros(&[3]);
 /// db += &Tensor::ones(&[2, 3]);
 /// assert_eq!(db.to_vec(), [2.0; 3]);
+/// db += &Tensor::ones(&[3]);
+/// assert_eq!(db.to_vec(), [3.0; 3]);
 /// ```
 impl<T: Float> std::ops::AddAssign<&Tensor<T>> for Tensor<T> {
     #[track_caller]
     fn add_assign(&mut self, g: &Tensor<T>) {
-        if self.shape() == g.shape() {
-            self.as_mut_slice()
-                .iter_mut()
-                .zip(g.as_slice())
-                .for_each(|(a, &b)| *a += b);
-        } else {
-            let g = sum_to(g, self.shape());
-            self.as_mut_slice()
-                .iter_mut()
-                .zip(g.as_slice())
-                .for_each(|(a, &b)| *a += b);
+        if g.is_known_zero() && (self.shape() == g.shape() || self.is_known_zero()) {
+            return;
         }
+        let g = if self.shape() == g.shape() {
+            g.clone()
+        } else {
+            sum_to(g, self.shape())
+        };
+        if self.is_known_zero() {
+            *self = g;
+            return;
+        }
+        self.as_mut_slice()
+            .iter_mut()
+            .zip(g.as_slice())
+            .for_each(|(a, &b)| *a += b);
     }
 }
 

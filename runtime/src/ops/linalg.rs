@@ -32,7 +32,8 @@ fn batched<T: Float>(
     a_shared: bool,
     b_shared: bool,
 ) -> Vec<T> {
-    let mut c = vec![T::ZERO; batch * m * n];
+    // Every element is written (beta = 0), so a reused buffer needs no zeroing.
+    let mut c = crate::tensor::storage::take(batch * m * n);
     for i in 0..batch {
         let ai = if a_shared {
             a
@@ -167,6 +168,10 @@ impl<T: Float> Tensor<T> {
 
 /// The rule of [`Tensor::matmul`]: `dA = dY · Bᵀ`, `dB = Aᵀ · dY` (summed over
 /// the batch for a shared 2-D operand).
+///
+/// Both gradients are [deferred](Tensor::deferred): each product runs when its
+/// gradient is first read, so one that nobody reads (the input gradient of a
+/// network's first layer) costs nothing.
 pub fn matmul_vjp<T: Float>(
     dy: &Tensor<T>,
     a: &Tensor<T>,
@@ -174,39 +179,42 @@ pub fn matmul_vjp<T: Float>(
 ) -> (Tensor<T>, Tensor<T>) {
     let ((ba, m, k), (bb, _, n)) = (dims("matmul_vjp", a), dims("matmul_vjp", b));
     let batch = ba.max(bb);
-    let d = dy.as_slice();
+    let (a_shared, b_shared) = (a.ndim() == 2, b.ndim() == 2);
+    let (dy_a, b_a) = (dy.clone(), b.clone());
     // dA[b] = dY[b] · B[b]ᵀ : (m×n)·(n×k)
-    let da = batched(
-        d,
-        b.as_slice(),
-        batch,
-        m,
-        n,
-        k,
-        false,
-        true,
-        false,
-        b.ndim() == 2,
-    );
+    let da = Tensor::deferred(a.shape(), move || {
+        let da = batched(
+            dy_a.as_slice(),
+            b_a.as_slice(),
+            batch,
+            m,
+            n,
+            k,
+            false,
+            true,
+            false,
+            b_shared,
+        );
+        reduce_batch(da, a_shared && batch > 1, batch, m * k)
+    });
+    let (dy_b, a_b) = (dy.clone(), a.clone());
     // dB[b] = A[b]ᵀ · dY[b] : (k×m)·(m×n)
-    let db = batched(
-        a.as_slice(),
-        d,
-        batch,
-        k,
-        m,
-        n,
-        true,
-        false,
-        a.ndim() == 2,
-        false,
-    );
-    let da = reduce_batch(da, a.ndim() == 2 && batch > 1, batch, m * k);
-    let db = reduce_batch(db, b.ndim() == 2 && batch > 1, batch, k * n);
-    (
-        Tensor::from_vec(da, a.shape()),
-        Tensor::from_vec(db, b.shape()),
-    )
+    let db = Tensor::deferred(b.shape(), move || {
+        let db = batched(
+            a_b.as_slice(),
+            dy_b.as_slice(),
+            batch,
+            k,
+            m,
+            n,
+            true,
+            false,
+            a_shared,
+            false,
+        );
+        reduce_batch(db, b_shared && batch > 1, batch, k * n)
+    });
+    (da, db)
 }
 
 /// Sums the batch entries of a gradient whose operand was shared.
@@ -214,12 +222,13 @@ fn reduce_batch<T: Float>(g: Vec<T>, shared: bool, batch: usize, size: usize) ->
     if !shared {
         return g;
     }
-    let mut out = vec![T::ZERO; size];
+    let mut out = crate::tensor::storage::take_zeroed(size);
     for i in 0..batch {
         out.iter_mut()
             .zip(&g[i * size..(i + 1) * size])
             .for_each(|(o, &v)| *o += v);
     }
+    crate::tensor::storage::give(g);
     out
 }
 

@@ -20,14 +20,16 @@ pub use error::ShapeError;
 pub(crate) use error::or_panic;
 pub mod rng;
 pub mod shape;
+pub mod storage;
 
 use crate::scalar::Float;
 use std::sync::Arc;
+use storage::Data;
 
 /// An n-dimensional, row-major array; see the [module docs](self).
 #[derive(Clone)]
 pub struct Tensor<T: Float = f32> {
-    data: Arc<Vec<T>>,
+    data: Arc<Data<T>>,
     shape: Vec<usize>,
 }
 
@@ -63,9 +65,34 @@ impl<T: Float> Tensor<T> {
             });
         }
         Ok(Tensor {
-            data: Arc::new(data),
+            data: Arc::new(Data::Ready(data)),
             shape: shape.to_vec(),
         })
+    }
+
+    /// A tensor whose values `f` computes when they are first read, and never
+    /// if the tensor is dropped unread (see [`storage`]). Rules use it for
+    /// gradients their caller may not need.
+    ///
+    /// **Panics** at the first read if `f` returns other than
+    /// `shape.iter().product()` values.
+    ///
+    /// ```
+    /// use adjoint_runtime::Tensor;
+    /// let t = Tensor::<f32>::deferred(&[2], || vec![1.0, 2.0]);
+    /// assert_eq!(t.to_vec(), [1.0, 2.0]);
+    /// ```
+    pub fn deferred(shape: &[usize], f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
+        Tensor {
+            data: Arc::new(Data::deferred(shape.iter().product(), f)),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// True for a tensor made by [`Tensor::zeros`] (whose values are made
+    /// only if read): adding into it can take the other operand instead.
+    pub fn is_known_zero(&self) -> bool {
+        self.data.is_zero()
     }
 
     /// A tensor of the given shape filled with `value`.
@@ -84,7 +111,10 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(adjoint_runtime::Tensor::<f32>::zeros(&[3]).to_vec(), [0.0; 3]);
     /// ```
     pub fn zeros(shape: &[usize]) -> Self {
-        Tensor::full(shape, T::ZERO)
+        Tensor {
+            data: Arc::new(Data::zeros(shape.iter().product())),
+            shape: shape.to_vec(),
+        }
     }
 
     /// Ones of the given shape.
@@ -128,29 +158,39 @@ impl<T: Float> Tensor<T> {
 
     /// True when the tensor has no elements.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
     /// The elements in row-major order.
+    #[inline]
     pub fn as_slice(&self) -> &[T] {
-        &self.data
+        self.data.values()
     }
 
     /// The elements in row-major order, for writing. The buffer is copied
     /// first if another tensor shares it.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        if Arc::get_mut(&mut self.data).is_none() {
+            let copy = storage::collect(self.len(), self.as_slice().iter().copied());
+            self.data = Arc::new(Data::Ready(copy));
+        }
+        Arc::get_mut(&mut self.data)
+            .expect("unshared after the copy")
+            .values_mut()
     }
 
     /// The elements in row-major order, as a new `Vec`.
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.as_ref().clone()
+        self.as_slice().to_vec()
     }
 
     /// The elements, taking the buffer without a copy when no other tensor
     /// shares it.
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(data) => data.into_vec(),
+            Err(shared) => shared.values().to_vec(),
+        }
     }
 
     /// The one value of a tensor with one element (any shape).
@@ -164,7 +204,7 @@ impl<T: Float> Tensor<T> {
             self.shape,
             self.data.len()
         );
-        self.data[0]
+        self.as_slice()[0]
     }
 
     /// The same values with another shape of the same size (`reshape`), sharing
@@ -202,8 +242,9 @@ impl<T: Float> Tensor<T> {
 
     /// Elementwise `f(x)`.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        let values = storage::collect(self.len(), self.as_slice().iter().map(|&x| f(x)));
         Tensor {
-            data: Arc::new(self.data.iter().map(|&x| f(x)).collect()),
+            data: Arc::new(Data::Ready(values)),
             shape: self.shape.clone(),
         }
     }
@@ -219,14 +260,15 @@ impl<T: Float> Tensor<T> {
             self.shape,
             other.shape
         );
+        let values = storage::collect(
+            self.len(),
+            self.as_slice()
+                .iter()
+                .zip(other.as_slice())
+                .map(|(&a, &b)| f(a, b)),
+        );
         Tensor {
-            data: Arc::new(
-                self.data
-                    .iter()
-                    .zip(other.data.iter())
-                    .map(|(&a, &b)| f(a, b))
-                    .collect(),
-            ),
+            data: Arc::new(Data::Ready(values)),
             shape: self.shape.clone(),
         }
     }
@@ -238,15 +280,13 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(t.cast::<f64>().to_vec(), [1.5]);
     /// ```
     pub fn cast<U: Float>(&self) -> Tensor<U> {
-        Tensor {
-            data: Arc::new(self.data.iter().map(|x| U::from_f64(x.to_f64())).collect()),
-            shape: self.shape.clone(),
-        }
+        let values = self.as_slice().iter().map(|x| U::from_f64(x.to_f64()));
+        Tensor::from_vec(values.collect(), &self.shape)
     }
 }
 
 impl<T: Float> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.as_slice() == other.as_slice()
     }
 }

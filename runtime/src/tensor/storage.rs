@@ -1,0 +1,232 @@
+//! A tensor's buffer, and the per-thread pool that buffers go back to.
+//!
+//! Two things make a training step cheap here, and both live in this file:
+//!
+//! - **Buffers are reused.** A step allocates the same sizes every time
+//!   (activations, adjoints, GEMM outputs). Freed buffers of at least
+//!   [`POOLED_MIN`] elements go to a per-thread pool and the next tensor of
+//!   that length takes one back, so a steady training loop neither calls
+//!   `malloc` for them nor page-faults fresh memory in (glibc returns large
+//!   freed blocks to the OS, and touching them again costs a fault per page:
+//!   a third of the 784-10-10 step before this pool).
+//! - **Values can be deferred.** A tensor can hold the recipe for its values
+//!   instead of the values ([`Data::deferred`]); they are computed on first
+//!   read, and never if the tensor is dropped unread. Matmul's rule returns
+//!   its two gradients this way, so the gradient of a first layer's input,
+//!   which a training step never reads, is never computed (JAX gets the same
+//!   from dead-code elimination after tracing). A zero adjoint is deferred
+//!   too: adding a gradient into it just takes the gradient.
+
+use crate::scalar::Float;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// Buffers shorter than this are left to the allocator, which serves small
+/// sizes from its own free lists without faults.
+pub const POOLED_MIN: usize = 1024;
+/// At most this many idle bytes are kept per thread and element type.
+const POOL_BYTES: usize = 256 << 20;
+/// At most this many idle buffers are kept per length.
+const PER_LENGTH: usize = 8;
+
+/// Idle buffers of one element type on one thread, by length.
+#[derive(Default)]
+pub struct Pool<T> {
+    idle: HashMap<usize, Vec<Vec<T>>>,
+    bytes: usize,
+}
+
+/// The element types that have a pool: one thread-local per type, since a
+/// `thread_local!` cannot be generic.
+pub trait Pooled: Sized + 'static {
+    /// Runs `f` on this thread's pool, or returns `None` while the thread is
+    /// being torn down.
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R>;
+}
+
+macro_rules! pooled {
+    ($($t:ty => $key:ident),*) => {$(
+        thread_local! {
+            static $key: RefCell<Pool<$t>> = RefCell::new(Pool { idle: HashMap::new(), bytes: 0 });
+        }
+        impl Pooled for $t {
+            fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R> {
+                $key.try_with(|p| f(&mut p.borrow_mut())).ok()
+            }
+        }
+    )*};
+}
+pooled!(f32 => POOL_F32, f64 => POOL_F64);
+
+/// A buffer of `len` elements whose contents are unspecified (stale values of
+/// an earlier tensor, or zeros): the caller overwrites every element.
+pub fn take<T: Float>(len: usize) -> Vec<T> {
+    if len >= POOLED_MIN {
+        let reused = T::with_pool(|p| {
+            let v = p.idle.get_mut(&len)?.pop()?;
+            p.bytes -= len * size_of::<T>();
+            Some(v)
+        });
+        if let Some(Some(v)) = reused {
+            return v;
+        }
+    }
+    vec![T::ZERO; len]
+}
+
+/// A buffer of `len` zeros.
+pub fn take_zeroed<T: Float>(len: usize) -> Vec<T> {
+    let mut v = take(len);
+    v.fill(T::ZERO);
+    v
+}
+
+/// The values of `values` (exactly `len` of them) in a pooled buffer.
+///
+/// **Panics** if the iterator is shorter than `len`.
+#[inline]
+pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = take(len);
+    let mut written = 0;
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = v;
+        written += 1;
+    }
+    assert_eq!(written, len, "storage::collect: too few values");
+    out
+}
+
+/// Returns a buffer to this thread's pool (or frees it when the pool is full
+/// or the buffer is small).
+pub fn give<T: Float>(v: Vec<T>) {
+    let len = v.len();
+    if len < POOLED_MIN || v.capacity() != len {
+        return;
+    }
+    let bytes = len * size_of::<T>();
+    T::with_pool(move |p| {
+        let list = p.idle.entry(len).or_default();
+        if list.len() < PER_LENGTH && p.bytes + bytes <= POOL_BYTES {
+            list.push(v);
+            p.bytes += bytes;
+        }
+    });
+}
+
+/// Bytes held idle in this thread's pool for `T`, for reports of memory use.
+pub fn idle_bytes<T: Float>() -> usize {
+    T::with_pool(|p| p.bytes).unwrap_or(0)
+}
+
+/// How deferred values are made.
+pub(crate) enum Recipe<T> {
+    /// All zeros.
+    Zeros,
+    /// A computation run at the first read.
+    Compute(Box<dyn FnOnce() -> Vec<T> + Send>),
+}
+
+/// A tensor's elements: ready, or made at the first read.
+pub(crate) enum Data<T: Float> {
+    /// The values.
+    Ready(Vec<T>),
+    /// Values not made yet.
+    Deferred {
+        /// How many there will be.
+        len: usize,
+        /// Whether the recipe is zeros (so that `+=` can replace them).
+        zero: bool,
+        /// The values, once made.
+        made: OnceLock<Vec<T>>,
+        /// The recipe, until it runs.
+        recipe: Mutex<Option<Recipe<T>>>,
+    },
+}
+
+impl<T: Float> Data<T> {
+    /// `len` zeros, made only if read.
+    pub(crate) fn zeros(len: usize) -> Self {
+        Data::Deferred {
+            len,
+            zero: true,
+            made: OnceLock::new(),
+            recipe: Mutex::new(Some(Recipe::Zeros)),
+        }
+    }
+
+    /// `len` values computed by `f` at the first read.
+    pub(crate) fn deferred(len: usize, f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
+        Data::Deferred {
+            len,
+            zero: false,
+            made: OnceLock::new(),
+            recipe: Mutex::new(Some(Recipe::Compute(Box::new(f)))),
+        }
+    }
+
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Data::Ready(v) => v.len(),
+            Data::Deferred { len, .. } => *len,
+        }
+    }
+
+    /// True for deferred zeros (made or not).
+    pub(crate) fn is_zero(&self) -> bool {
+        matches!(self, Data::Deferred { zero: true, .. })
+    }
+
+    /// The values, made now if deferred.
+    ///
+    /// **Panics** if a deferred computation returns the wrong number of
+    /// values (a bug in the rule that deferred it).
+    #[inline]
+    pub(crate) fn values(&self) -> &[T] {
+        match self {
+            Data::Ready(v) => v,
+            Data::Deferred {
+                len, made, recipe, ..
+            } => made.get_or_init(|| {
+                let recipe = recipe.lock().map(|mut r| r.take()).unwrap_or(None);
+                let v = match recipe {
+                    Some(Recipe::Compute(f)) => f(),
+                    Some(Recipe::Zeros) | None => take_zeroed(*len),
+                };
+                assert_eq!(v.len(), *len, "deferred tensor values: wrong length");
+                v
+            }),
+        }
+    }
+
+    /// The values for writing, made now if deferred.
+    pub(crate) fn values_mut(&mut self) -> &mut Vec<T> {
+        if matches!(self, Data::Deferred { .. }) {
+            let _ = self.values();
+            if let Data::Deferred { made, .. } = self {
+                let v = made.take().expect("made by values()");
+                *self = Data::Ready(v);
+            }
+        }
+        match self {
+            Data::Ready(v) => v,
+            Data::Deferred { .. } => unreachable!("made ready above"),
+        }
+    }
+
+    /// The values as an owned buffer, made now if deferred.
+    pub(crate) fn into_vec(mut self) -> Vec<T> {
+        std::mem::take(self.values_mut())
+    }
+}
+
+impl<T: Float> Drop for Data<T> {
+    fn drop(&mut self) {
+        let v = match self {
+            Data::Ready(v) => std::mem::take(v),
+            Data::Deferred { made, .. } => made.take().unwrap_or_default(),
+        };
+        give(v);
+    }
+}
