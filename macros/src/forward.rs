@@ -19,6 +19,11 @@ pub struct Mode {
     pub effects: bool,
     /// Keep loop stacks and pullbacks: this block's reverse follows.
     pub tape: bool,
+    /// The block's reverse runs in the same scope (a block recomputed inside
+    /// the pullback, a fused loop's body), so its locals outlive every
+    /// pullback taken here: a call that borrows a local can take its pullback
+    /// now (see `recomputed_call`) instead of being made again.
+    pub owns_locals: bool,
 }
 
 impl Mode {
@@ -27,12 +32,14 @@ impl Mode {
         filter: false,
         effects: true,
         tape: true,
+        owns_locals: false,
     };
     /// A block recomputed by the reverse sweep just before its reverse.
     pub const RECOMPUTE: Mode = Mode {
         filter: true,
         effects: false,
         tape: true,
+        owns_locals: true,
     };
 
     /// A block nested in this one (a branch, a loop body): run in full, with no
@@ -42,6 +49,7 @@ impl Mode {
             filter: false,
             effects: self.effects,
             tape: false,
+            owns_locals: false,
         }
     }
 }
@@ -462,7 +470,8 @@ impl Emitter<'_> {
                 turbofish,
                 args,
             } => {
-                if active && mode.tape && self.is_user_method(name) && !self.recomputed_call(op) {
+                if active && mode.tape && self.is_user_method(name) && self.takes_pullback(op, mode)
+                {
                     let pb = self.pullback(var);
                     let call = self.vjp_call(op);
                     return quote_spanned!(span=> let (#pat, #pb) = #call;);
@@ -472,7 +481,7 @@ impl Emitter<'_> {
                 quote!(#recv.#name #turbofish(#(#args),*))
             }
             Op::Call { path, args } => {
-                if active && mode.tape && !self.recomputed_call(op) {
+                if active && mode.tape && self.takes_pullback(op, mode) {
                     let pb = self.pullback(var);
                     let call = self.vjp_call(op);
                     return quote_spanned!(span=> let (#pat, #pb) = #call;);
@@ -537,10 +546,18 @@ impl Emitter<'_> {
         }
     }
 
+    /// Can this call take its pullback where it is emitted in `mode`: it
+    /// borrows no local, or the block's reverse runs in the same scope.
+    fn takes_pullback(&self, op: &Op, mode: Mode) -> bool {
+        mode.owns_locals || !self.recomputed_call(op)
+    }
+
     /// Does this call borrow a local value (an argument `&v`, or a method's
     /// receiver)? Its pullback would borrow that local, which the enclosing
-    /// pullback cannot own alongside it; so the call is made again, for its
-    /// pullback, in the reverse sweep, where the local is owned.
+    /// pullback cannot own alongside it. At the function's top level, the call
+    /// is made again, for its pullback, in the reverse sweep, where the local
+    /// is owned; in a block that the reverse sweep recomputes, the recomputed
+    /// call takes its pullback (see `Mode::owns_locals`).
     pub fn recomputed_call(&self, op: &Op) -> bool {
         let is_param = |v: Var| self.prog.params.iter().any(|p| p.var == v);
         let root = |mut v: Var| {
@@ -591,6 +608,7 @@ impl Emitter<'_> {
             filter: false,
             effects: mode.effects,
             tape: true,
+            owns_locals: true,
         };
         let body = inner.block(&l.body, body_mode);
         let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();

@@ -327,9 +327,9 @@ impl Emitter<'_> {
         span: proc_macro2::Span,
     ) -> TokenStream {
         let pb = self.pullback(var);
-        // A call that borrows a local gets its pullback here (see
-        // `recomputed_call`).
-        let again = if self.recomputed_call(op) {
+        // A call at the top level that borrows a local gets its pullback here
+        // (see `recomputed_call`); elsewhere its recomputation took it.
+        let again = if self.recomputed_call(op) && self.top.contains(&var) {
             let call = self.vjp_call(op);
             quote!(let (_, #pb) = #call;)
         } else {
