@@ -25,6 +25,7 @@ pub mod optim;
 pub mod params;
 pub mod rules;
 pub mod scalar;
+pub mod simd;
 pub mod tangent;
 pub mod tensor;
 
