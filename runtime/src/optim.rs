@@ -292,16 +292,20 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
             let (m, v) = &mut moments[k];
             // Zipped slices, no indexing: the loop vectorizes, at the CPU's
             // widest (sqrt and div dominate it).
-            crate::simd::widest(|| {
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let d = g + l2 * *p;
-                    *p *= decay;
-                    *m = cb1 * *m + one_b1 * d;
-                    *v = cb2 * *v + one_b2 * d * d;
-                    let denom = v.sqrt() / sqrt_bc2 + eps;
-                    *p -= step_size * *m / denom;
-                }
-            });
+            crate::simd::widest(
+                #[inline(always)]
+                || {
+                    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                    {
+                        let d = g + l2 * *p;
+                        *p *= decay;
+                        *m = cb1 * *m + one_b1 * d;
+                        *v = cb2 * *v + one_b2 * d * d;
+                        let denom = v.sqrt() / sqrt_bc2 + eps;
+                        *p -= step_size * *m / denom;
+                    }
+                },
+            );
         });
     }
     fn lr(&self) -> f64 {

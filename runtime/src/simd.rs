@@ -7,11 +7,13 @@
 //! arithmetic is the same IEEE operations at any width (Rust never fuses a
 //! multiply and an add on its own), so results do not depend on the CPU.
 
-/// Runs `f`, compiled for AVX-512 or AVX2 where the CPU has them.
+/// Runs `f`, compiled for AVX-512 or AVX2 where the CPU has them. Mark the
+/// closure `#[inline(always)]`: only code inlined into the wrappers below is
+/// compiled with their instruction sets.
 ///
 /// ```
 /// let xs = vec![1.0_f32; 1000];
-/// let total: f32 = adjoint_runtime::simd::widest(|| xs.iter().sum());
+/// let total: f32 = adjoint_runtime::simd::widest(#[inline(always)] || xs.iter().sum());
 /// assert_eq!(total, 1000.0);
 /// ```
 #[inline(always)]

@@ -45,7 +45,15 @@ fn batched<T: Float>(
         } else {
             &b[i * k * n..(i + 1) * k * n]
         };
-        T::gemm(m, k, n, ai, ta, bi, tb, &mut c[i * m * n..(i + 1) * m * n]);
+        let ci = &mut c[i * m * n..(i + 1) * m * n];
+        if n <= super::skinny::MAX_N {
+            // Row-major strides; a transposed operand swaps them.
+            let sa = if ta { (1, m) } else { (k, 1) };
+            let sb = if tb { (1, k) } else { (n, 1) };
+            super::skinny::gemm(m, k, n, ai, sa, bi, sb, ci);
+        } else {
+            T::gemm(m, k, n, ai, ta, bi, tb, ci);
+        }
     }
     c
 }

@@ -7,4 +7,5 @@ pub mod index;
 pub mod linalg;
 pub mod loss;
 pub mod reduce;
+pub mod skinny;
 pub mod unary;

@@ -30,15 +30,17 @@ const POOL_BYTES: usize = 256 << 20;
 /// At most this many idle buffers are kept per length.
 const PER_LENGTH: usize = 8;
 
-/// Idle buffers of one element type on one thread, by length.
+/// Idle buffers of one element type on one thread, by length (reached only
+/// through [`take`], [`give`] and [`idle_bytes`]).
 #[derive(Default)]
 pub struct Pool<T> {
     idle: HashMap<usize, Vec<Vec<T>>>,
     bytes: usize,
 }
 
-/// The element types that have a pool: one thread-local per type, since a
-/// `thread_local!` cannot be generic.
+/// The element types that have a pool (`f32`, `f64`): one thread-local per
+/// type, since a `thread_local!` cannot be generic. A supertrait of
+/// [`Float`], so every pool function takes any `Float`.
 pub trait Pooled: Sized + 'static {
     /// Runs `f` on this thread's pool, or returns `None` while the thread is
     /// being torn down.
@@ -61,6 +63,14 @@ pooled!(f32 => POOL_F32, f64 => POOL_F64);
 
 /// A buffer of `len` elements whose contents are unspecified (stale values of
 /// an earlier tensor, or zeros): the caller overwrites every element.
+///
+/// ```
+/// use adjoint_runtime::tensor::storage::{give, take};
+/// give(vec![1.0_f32; 4096]);
+/// let mut v: Vec<f32> = take(4096); // the buffer just given, values stale
+/// v.fill(2.0);
+/// assert_eq!(v.len(), 4096);
+/// ```
 pub fn take<T: Float>(len: usize) -> Vec<T> {
     if len >= POOLED_MIN {
         let reused = T::with_pool(|p| {
@@ -76,6 +86,11 @@ pub fn take<T: Float>(len: usize) -> Vec<T> {
 }
 
 /// A buffer of `len` zeros.
+///
+/// ```
+/// let v: Vec<f64> = adjoint_runtime::tensor::storage::take_zeroed(3);
+/// assert_eq!(v, [0.0; 3]);
+/// ```
 pub fn take_zeroed<T: Float>(len: usize) -> Vec<T> {
     let mut v = take(len);
     v.fill(T::ZERO);
@@ -85,6 +100,11 @@ pub fn take_zeroed<T: Float>(len: usize) -> Vec<T> {
 /// The values of `values` (exactly `len` of them) in a pooled buffer.
 ///
 /// **Panics** if the iterator is shorter than `len`.
+///
+/// ```
+/// let v = adjoint_runtime::tensor::storage::collect(3, [1.0_f32, 2.0, 3.0].into_iter());
+/// assert_eq!(v, [1.0, 2.0, 3.0]);
+/// ```
 #[inline]
 pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Vec<T> {
     let mut out = take(len);
@@ -99,6 +119,13 @@ pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Vec<T> 
 
 /// Returns a buffer to this thread's pool (or frees it when the pool is full
 /// or the buffer is small).
+///
+/// ```
+/// use adjoint_runtime::tensor::storage::{give, idle_bytes};
+/// let before = idle_bytes::<f64>();
+/// give(vec![0.0_f64; 2048]);
+/// assert_eq!(idle_bytes::<f64>(), before + 2048 * 8);
+/// ```
 pub fn give<T: Float>(v: Vec<T>) {
     let len = v.len();
     if len < POOLED_MIN || v.capacity() != len {
@@ -114,7 +141,8 @@ pub fn give<T: Float>(v: Vec<T>) {
     });
 }
 
-/// Bytes held idle in this thread's pool for `T`, for reports of memory use.
+/// Bytes held idle in this thread's pool for `T`, for reports of memory use
+/// (see [`give`] for an example).
 pub fn idle_bytes<T: Float>() -> usize {
     T::with_pool(|p| p.bytes).unwrap_or(0)
 }

@@ -1,0 +1,146 @@
+//! Tensor storage: the buffer pool, deferred values, lazy zeros, and the
+//! narrow-output matrix kernel that the pool's users call.
+
+use adjoint_runtime::ops::linalg::matmul_vjp;
+use adjoint_runtime::ops::skinny;
+use adjoint_runtime::{Rng, Tensor};
+use approx::assert_abs_diff_eq;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `C = A·B` one multiply-add at a time, the reference for the kernels.
+fn naive(m: usize, k: usize, n: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+        }
+    }
+    c
+}
+
+/// A row-major `rows × cols` matrix stored transposed (column-major).
+fn transposed(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    let mut t = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = x[r * cols + c];
+        }
+    }
+    t
+}
+
+#[test]
+fn skinny_kernel_matches_the_naive_product_in_every_layout() {
+    let mut rng = Rng::seed(7);
+    // Row counts around the 4-row groups, widths up to the kernel's limit.
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (3, 5, 2),
+        (4, 7, 10),
+        (9, 33, 16),
+        (66, 784, 10),
+        (5, 0, 3),
+    ] {
+        let a = Tensor::<f64>::randn(&[m, k], 0.0, 1.0, &mut rng).to_vec();
+        let b = Tensor::<f64>::randn(&[k, n], 0.0, 1.0, &mut rng).to_vec();
+        let want = naive(m, k, n, &a, &b);
+        let (at, bt) = (transposed(&a, m, k), transposed(&b, k, n));
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (a_buf, sa) = if ta { (&at, (1, m)) } else { (&a, (k, 1)) };
+            let (b_buf, sb) = if tb { (&bt, (1, k)) } else { (&b, (n, 1)) };
+            let mut c = vec![f64::NAN; m * n];
+            skinny::gemm(m, k, n, a_buf, sa, b_buf, sb, &mut c);
+            for (got, want) in c.iter().zip(&want) {
+                assert_abs_diff_eq!(*got, *want, epsilon = 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "at most 16")]
+fn skinny_kernel_refuses_wide_outputs() {
+    skinny::gemm(
+        1,
+        1,
+        17,
+        &[0.0_f32],
+        (1, 1),
+        &[0.0; 17],
+        (17, 1),
+        &mut [0.0; 17],
+    );
+}
+
+#[test]
+fn adding_into_a_zero_takes_the_gradient_and_copies_before_writing() {
+    let g = Tensor::<f32>::ones(&[4096]);
+    let mut acc = Tensor::zeros(&[4096]);
+    assert!(acc.is_known_zero());
+    acc += &g;
+    assert!(!acc.is_known_zero());
+    acc += &g; // writes: must copy the buffer it shares with `g`
+    assert_eq!(acc.to_vec(), vec![2.0; 4096]);
+    assert_eq!(g.to_vec(), vec![1.0; 4096]);
+    // A zero contribution adds nothing, and a broadcast one is summed back.
+    acc += &Tensor::zeros(&[4096]);
+    let mut bias = Tensor::<f32>::zeros(&[2]);
+    bias += &Tensor::ones(&[3, 2]);
+    assert_eq!((acc.to_vec()[0], bias.to_vec()), (2.0, vec![3.0, 3.0]));
+}
+
+#[test]
+fn a_deferred_tensor_runs_once_when_read_and_never_when_dropped() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = |runs: &Arc<AtomicUsize>| {
+        let runs = Arc::clone(runs);
+        Tensor::<f32>::deferred(&[3], move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            vec![1.0, 2.0, 3.0]
+        })
+    };
+    drop(counted(&runs));
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let t = counted(&runs);
+    let shared = t.clone();
+    assert_eq!(t.to_vec(), [1.0, 2.0, 3.0]);
+    assert_eq!(shared.as_slice(), [1.0, 2.0, 3.0]);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let mut owned = shared;
+    owned.as_mut_slice()[0] = 9.0;
+    assert_eq!((t.to_vec()[0], owned.to_vec()[0]), (1.0, 9.0));
+}
+
+#[test]
+fn matmul_gradients_are_deferred_but_exact() {
+    let mut rng = Rng::seed(3);
+    let (a, b) = (
+        Tensor::<f64>::randn(&[5, 40], 0.0, 1.0, &mut rng),
+        Tensor::<f64>::randn(&[40, 30], 0.0, 1.0, &mut rng),
+    );
+    let dy = Tensor::<f64>::randn(&[5, 30], 0.0, 1.0, &mut rng);
+    let (da, db) = matmul_vjp(&dy, &a, &b);
+    // dA = dY·Bᵀ, dB = Aᵀ·dY, against the naive product of explicit transposes.
+    let want_da = naive(5, 30, 40, dy.as_slice(), b.t().as_slice());
+    let want_db = naive(40, 5, 30, a.t().as_slice(), dy.as_slice());
+    for (g, w) in da.as_slice().iter().zip(&want_da) {
+        assert_abs_diff_eq!(*g, *w, epsilon = 1e-12);
+    }
+    for (g, w) in db.as_slice().iter().zip(&want_db) {
+        assert_abs_diff_eq!(*g, *w, epsilon = 1e-12);
+    }
+}
+
+#[test]
+fn pooled_buffers_are_reused_with_fresh_values() {
+    // A buffer freed here is taken back by the next tensor of its length,
+    // whose every element is written.
+    let x = Tensor::<f32>::full(&[2048], 5.0);
+    drop(x.map(|v| v * 2.0));
+    let before = adjoint_runtime::tensor::storage::idle_bytes::<f32>();
+    assert!(before >= 2048 * 4, "the freed buffer went to the pool");
+    let y = x.map(|v| v + 1.0);
+    assert_eq!(y.to_vec(), vec![6.0; 2048]);
+    assert!(adjoint_runtime::tensor::storage::idle_bytes::<f32>() < before);
+}
