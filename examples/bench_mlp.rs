@@ -3,7 +3,9 @@
 //! `../shared/peers/mlp_step.py`: He-normal weights, zero biases, one fixed
 //! random batch, Adam with lr 1e-3, betas (0.9, 0.999), eps 1e-8.
 //! Prints one JSON line: the median of `--repeats` timings after a warm-up,
-//! and GFLOP/s with FLOPs per step = 3 · 2 · batch · Σ(in · out).
+//! and GFLOP/s with FLOPs per step = 3 · 2 · batch · Σ(in · out), and memory:
+//! `step_peak_mb` is the peak resident size less what the process held before
+//! the model existed, next to the issue's budget `budget_mb` (see `budget_mb`).
 //!
 //! ```sh
 //! cargo run --release --example bench_mlp -- --sizes 784,128,10 --batch 64 --threads 1 --steps 200
@@ -34,11 +36,23 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// The peak resident memory in MB, from `/proc/self/status`.
-fn peak_rss_mb() -> Option<f64> {
+/// A memory figure of this process in MB from `/proc/self/status`: `VmHWM`
+/// (the peak resident size) or `VmRSS` (the resident size now).
+fn status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// The issue's memory budget for one step, in MB of `f32`s: the parameters,
+/// their gradients and Adam's two moments (4 · params), the activations the
+/// reverse sweep keeps (each layer's output before and after its
+/// activation), and one batch of scratch (the input batch's size).
+fn budget_mb(sizes: &[usize], batch: usize) -> f64 {
+    let params: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    let activations: usize = sizes[1..].iter().map(|&out| 2 * batch * out).sum();
+    let scratch = batch * sizes[0];
+    (4 * params + activations + scratch) as f64 * 4.0 / (1024.0 * 1024.0)
 }
 
 fn main() {
@@ -62,6 +76,9 @@ fn main() {
     // product. With 1, matrixmultiply runs on the calling thread alone.
     unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.to_string()) };
 
+    // What the process holds before the model and data exist (code,
+    // libraries, the allocator's arenas): not the step's.
+    let rss_before = status_mb("VmRSS:").unwrap_or(f64::NAN);
     let mut rng = Rng::seed(0);
     let mut model: Mlp = Mlp::new(&sizes, Activation::Relu, Init::HeNormal, &mut rng);
     let x: Tensor = Tensor::randn(&[batch, sizes[0]], 0.0, 1.0, &mut rng);
@@ -96,10 +113,12 @@ fn main() {
     let median = rates[rates.len() / 2];
     let flops: usize = 6 * batch * sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
     println!(
-        "{{\"framework\":\"adjoint\",\"sizes\":{sizes:?},\"batch\":{batch},\"threads\":{threads},\"steps_per_s\":{median:.1},\"gflops\":{:.2},\"min_steps_per_s\":{:.1},\"max_steps_per_s\":{:.1},\"loss_first\":{loss_first:.6},\"loss_after_warmup\":{loss_after_warmup:.6},\"cpu_util\":{cpu_util:.3},\"peak_rss_mb\":{:.1}}}",
+        "{{\"framework\":\"adjoint\",\"sizes\":{sizes:?},\"batch\":{batch},\"threads\":{threads},\"steps_per_s\":{median:.1},\"gflops\":{:.2},\"min_steps_per_s\":{:.1},\"max_steps_per_s\":{:.1},\"loss_first\":{loss_first:.6},\"loss_after_warmup\":{loss_after_warmup:.6},\"cpu_util\":{cpu_util:.3},\"peak_rss_mb\":{:.1},\"step_peak_mb\":{:.2},\"budget_mb\":{:.2}}}",
         median * flops as f64 / 1e9,
         rates[0],
         rates[rates.len() - 1],
-        peak_rss_mb().unwrap_or(f64::NAN)
+        status_mb("VmHWM:").unwrap_or(f64::NAN),
+        status_mb("VmHWM:").unwrap_or(f64::NAN) - rss_before,
+        budget_mb(&sizes, batch),
     );
 }

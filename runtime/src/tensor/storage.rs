@@ -28,7 +28,7 @@ pub const POOLED_MIN: usize = 1024;
 /// At most this many idle bytes are kept per thread and element type.
 const POOL_BYTES: usize = 256 << 20;
 /// At most this many idle buffers are kept per length.
-const PER_LENGTH: usize = 8;
+const PER_LENGTH: usize = 4;
 
 /// Idle buffers of one element type on one thread, by length (reached only
 /// through [`take`], [`give`] and [`idle_bytes`]).
