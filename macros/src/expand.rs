@@ -182,6 +182,10 @@ pub fn expand_fn(f: &Func, args: &Args) -> syn::Result<TokenStream> {
         rt,
         adj_override: Default::default(),
         refs,
+        places: crate::forward::collect_places(
+            &prog,
+            receiver.is_some_and(|r| r.reference.is_some()),
+        ),
         top: activity::top_defs(&prog.body),
         check: args.check_finite,
         span_now: std::cell::Cell::new(Span::call_site()),

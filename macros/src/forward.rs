@@ -24,6 +24,10 @@ pub struct Mode {
     /// pullback taken here: a call that borrows a local can take its pullback
     /// now (see `recomputed_call`) instead of being made again.
     pub owns_locals: bool,
+    /// `Some(id)` at the own level of loop `id`'s body: its kept calls (see
+    /// `Emitter::kept_call`) push their results and pullbacks onto the
+    /// loop's stacks (forwards) or are bound from them (recomputing).
+    pub kept: Option<usize>,
 }
 
 impl Mode {
@@ -33,6 +37,7 @@ impl Mode {
         effects: true,
         tape: true,
         owns_locals: false,
+        kept: None,
     };
     /// A block recomputed by the reverse sweep just before its reverse.
     pub const RECOMPUTE: Mode = Mode {
@@ -40,6 +45,7 @@ impl Mode {
         effects: false,
         tape: true,
         owns_locals: true,
+        kept: None,
     };
 
     /// A block nested in this one (a branch, a loop body): run in full, with no
@@ -50,6 +56,7 @@ impl Mode {
             effects: self.effects,
             tape: false,
             owns_locals: false,
+            kept: None,
         }
     }
 }
@@ -65,6 +72,9 @@ pub struct Emitter<'a> {
     pub adj_override: std::collections::HashMap<Var, Ident>,
     /// Values that are borrows of other values (`&x`), and of what.
     pub refs: std::collections::HashMap<Var, Operand>,
+    /// Values that are fields or elements of by-reference parameters, as
+    /// place expressions (see `collect_places`).
+    pub places: std::collections::HashMap<Var, TokenStream>,
     /// Values of the function's top level (see `activity::top_defs`).
     pub top: std::collections::HashSet<Var>,
     /// `check_finite`: check each value and gradient as it is computed.
@@ -74,35 +84,91 @@ pub struct Emitter<'a> {
     pub span_now: std::cell::Cell<Span>,
 }
 
-/// The borrows (`let r = &x;`) of a program, by value.
-pub fn collect_refs(b: &Block, out: &mut std::collections::HashMap<Var, Operand>) {
+/// Calls `f` on every `Let` of a block and of the blocks nested in it, in
+/// program order (so a value's definition comes before its uses).
+pub fn each_let(b: &Block, f: &mut dyn FnMut(Var, &Op)) {
     for s in &b.stmts {
         match s {
-            Stmt::Let {
-                var,
-                op: Op::Ref(src),
-                ..
-            } => {
-                out.insert(*var, src.clone());
-            }
+            Stmt::Let { var, op, .. } => f(*var, op),
             Stmt::If {
                 then_block,
                 else_block,
                 ..
             } => {
-                collect_refs(then_block, out);
-                collect_refs(else_block, out);
+                each_let(then_block, f);
+                each_let(else_block, f);
             }
-            Stmt::Match { arms, .. } => arms.iter().for_each(|a| collect_refs(&a.body, out)),
+            Stmt::Match { arms, .. } => arms.iter().for_each(|a| each_let(&a.body, f)),
             Stmt::Loop(l) => {
                 if let LoopKind::While { cond_block, .. } = &l.kind {
-                    collect_refs(cond_block, out);
+                    each_let(cond_block, f);
                 }
-                collect_refs(&l.body, out);
+                each_let(&l.body, f);
             }
-            _ => {}
+            Stmt::Effect { .. } => {}
         }
     }
+}
+
+/// The borrows (`let r = &x;`) of a program, by value.
+pub fn collect_refs(b: &Block, out: &mut std::collections::HashMap<Var, Operand>) {
+    each_let(b, &mut |var, op| {
+        if let Op::Ref(src) = op {
+            out.insert(var, src.clone());
+        }
+    });
+}
+
+/// Fields and elements of parameters taken by reference (`self.layers[i]`,
+/// `model.head`), as place expressions. A method called on one borrows the
+/// parameter rather than the local clone that holds the value, so its
+/// pullback can be kept (see `recomputed_call`). A parameter taken by
+/// reference cannot change while the function runs, so the place and the
+/// clone hold the same value.
+///
+/// `self_by_ref`: the method takes `&self` (whose `self` is not marked
+/// `by_ref`, being emitted as the receiver).
+pub fn collect_places(
+    prog: &Program,
+    self_by_ref: bool,
+) -> std::collections::HashMap<Var, TokenStream> {
+    let mut places: std::collections::HashMap<Var, TokenStream> = Default::default();
+    let base_place = |places: &std::collections::HashMap<Var, TokenStream>, o: &Operand| {
+        let v = o.var()?;
+        if let Some(p) = places.get(&v) {
+            return Some(p.clone());
+        }
+        let is_ref_param = prog
+            .params
+            .iter()
+            .any(|p| p.var == v && (prog.info(v).by_ref || (p.is_self && self_by_ref)));
+        is_ref_param.then(|| {
+            let id = &prog.info(v).ident;
+            quote!(#id)
+        })
+    };
+    each_let(&prog.body, &mut |var, op| {
+        let place = match op {
+            Op::Field { base, members } => {
+                base_place(&places, base).map(|b| quote!(#b #(.#members)*))
+            }
+            Op::Index { base, index } => {
+                let index = match index {
+                    Operand::Var(i) => {
+                        let id = &prog.info(*i).ident;
+                        quote!(#id)
+                    }
+                    Operand::Const(c) => c.clone(),
+                };
+                base_place(&places, base).map(|b| quote!(#b[#index]))
+            }
+            _ => None,
+        };
+        if let Some(p) = place {
+            places.insert(var, p);
+        }
+    });
+    places
 }
 
 /// Names of loop-related locals; they end in letters, so they never equal a
@@ -464,6 +530,25 @@ impl Emitter<'_> {
                 let (l, r) = (b(self, lhs), b(self, rhs));
                 quote!(#l #tokens #r)
             }
+            Op::Method { .. } | Op::Call { .. }
+                if mode.kept.is_some() && self.kept_call(var, op, outs) =>
+            {
+                if mode.filter {
+                    // Recomputing: the loop's header binds the results and
+                    // the pullback from the stack.
+                    return TokenStream::new();
+                }
+                let (pb, call) = (self.pullback(var), self.vjp_call(op));
+                let stack = self.kept_stack(mode.kept.unwrap_or_default(), var);
+                let saved = defs.iter().map(|v| {
+                    let id = self.ident(*v);
+                    quote!(::core::clone::Clone::clone(&#id))
+                });
+                return quote_spanned!(span=>
+                    let (#pat, #pb) = #call;
+                    #stack.push(((#(#saved,)*), #pb));
+                );
+            }
             Op::Method {
                 recv,
                 name,
@@ -477,7 +562,7 @@ impl Emitter<'_> {
                     return quote_spanned!(span=> let (#pat, #pb) = #call;);
                 }
                 let recv = o(self, recv);
-                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
+                let args = args.iter().map(|a| self.call_arg(a));
                 quote!(#recv.#name #turbofish(#(#args),*))
             }
             Op::Call { path, args } => {
@@ -486,7 +571,7 @@ impl Emitter<'_> {
                     let call = self.vjp_call(op);
                     return quote_spanned!(span=> let (#pat, #pb) = #call;);
                 }
-                let args: Vec<TokenStream> = args.iter().map(|a| o(self, a)).collect();
+                let args = args.iter().map(|a| self.call_arg(a));
                 quote!(#path(#(#args),*))
             }
             Op::Index { base, index } => {
@@ -523,6 +608,23 @@ impl Emitter<'_> {
         }
     }
 
+    /// An argument of a call. A value passed by value that the reverse sweep
+    /// still reads is cloned rather than moved into the call (a tensor's
+    /// clone shares its buffer; a float's is a copy).
+    fn call_arg(&self, a: &Operand) -> TokenStream {
+        let x = self.operand(a);
+        match a {
+            Operand::Var(v)
+                if self.act.needed(*v)
+                    && !self.refs.contains_key(v)
+                    && !self.prog.info(*v).by_ref =>
+            {
+                quote!(::core::clone::Clone::clone(&#x))
+            }
+            _ => x,
+        }
+    }
+
     /// The call of a differentiable function's or method's `_vjp`.
     pub fn vjp_call(&self, op: &Op) -> TokenStream {
         match op {
@@ -533,17 +635,56 @@ impl Emitter<'_> {
                 args,
             } => {
                 let vjp = format_ident!("{}_vjp", name, span = name.span());
-                let recv = self.operand(recv);
-                let args = args.iter().map(|a| self.operand(a));
+                let recv = match recv.var().and_then(|v| self.places.get(&v)) {
+                    Some(place) => place.clone(),
+                    None => self.operand(recv),
+                };
+                let args = args.iter().map(|a| self.call_arg(a));
                 quote!(#recv.#vjp #turbofish(#(#args),*))
             }
             Op::Call { path, args } => {
                 let vjp_path = vjp_path(path);
-                let args = args.iter().map(|a| self.operand(a));
+                let args = args.iter().map(|a| self.call_arg(a));
                 quote!(#vjp_path(#(#args),*))
             }
             _ => TokenStream::new(),
         }
+    }
+
+    /// Is this statement of a loop body a *kept* call: a differentiable call
+    /// with an active result that borrows no local? The forward loop pushes
+    /// its results and its pullback onto a stack of their own
+    /// (`kept_stack`), and the reverse loop pops them, so that the call runs
+    /// once instead of being recomputed with the body.
+    pub fn kept_call(&self, var: Var, op: &Op, outs: &Option<Shape>) -> bool {
+        let call = match op {
+            Op::Method { name, .. } => self.is_user_method(name),
+            Op::Call { .. } => true,
+            _ => false,
+        };
+        call && activity::defined(var, outs)
+            .iter()
+            .any(|v| self.act.active(*v))
+            && !self.recomputed_call(op)
+    }
+
+    /// The kept calls of a loop's body (its own level), with their results.
+    pub fn kept_calls(&self, l: &Loop) -> Vec<(Var, Vec<Var>)> {
+        l.body
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Let { var, op, outs, .. } if self.kept_call(*var, op, outs) => {
+                    Some((*var, activity::defined(*var, outs)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The stack of kept call `var` in loop `id`.
+    pub fn kept_stack(&self, id: usize, var: Var) -> Ident {
+        loop_ident(id, &format!("kept_{}_stack", self.prog.info(var).tag))
     }
 
     /// Can this call take its pullback where it is emitted in `mode`: it
@@ -571,8 +712,12 @@ impl Emitter<'_> {
                 .is_some_and(|v| self.refs.contains_key(&v) && !is_param(root(v)))
         };
         match op {
+            // A receiver that is a parameter's field or element is borrowed
+            // in place (see `vjp_call`).
             Op::Method { recv, args, .. } => {
-                recv.var().is_some_and(|v| !is_param(root(v))) || args.iter().any(borrows_local)
+                recv.var()
+                    .is_some_and(|v| !is_param(root(v)) && !self.places.contains_key(&v))
+                    || args.iter().any(borrows_local)
             }
             Op::Call { args, .. } => args.iter().any(borrows_local),
             _ => false,
@@ -609,6 +754,7 @@ impl Emitter<'_> {
             effects: mode.effects,
             tape: true,
             owns_locals: true,
+            kept: None,
         };
         let body = inner.block(&l.body, body_mode);
         let entries: Vec<Var> = l.carried.iter().map(|c| c.entry).collect();
@@ -633,7 +779,22 @@ impl Emitter<'_> {
             .then(|| quote!(#stack.push((#(::core::clone::Clone::clone(&#saved_ids),)*));));
         let rt = &self.rt;
         let new_stack = use_stack.then(|| quote!(let mut #stack = #rt::Vec::new();));
-        let body = self.block(&l.body, mode.nested());
+        let (body_mode, kept) = if tape {
+            let kept: Vec<Ident> = self
+                .kept_calls(l)
+                .iter()
+                .map(|(v, _)| self.kept_stack(l.id, *v))
+                .collect();
+            let body_mode = Mode {
+                kept: Some(l.id),
+                ..mode.nested()
+            };
+            (body_mode, kept)
+        } else {
+            (mode.nested(), Vec::new())
+        };
+        let new_stack = quote!(#new_stack #(let mut #kept = #rt::Vec::new();)*);
+        let body = self.block(&l.body, body_mode);
         let body = quote!(#push #body);
         // The reverse sweep walks the same range backwards: keep it.
         let lp = self.plain_loop(l, mode, body, tape);

@@ -407,24 +407,38 @@ impl Emitter<'_> {
         let saved = self.saved(l);
         let saved_ids: Vec<Ident> = saved.iter().map(|v| self.ident(*v).clone()).collect();
         let stack = loop_ident(l.id, "stack");
-        let header = match &l.kind {
-            LoopKind::For { index, iter } => {
-                let index = self.ident(*index);
-                let iter = self.operand(iter);
-                if saved.is_empty() {
-                    quote!(for #index in ::core::iter::Iterator::rev(#iter))
-                } else {
-                    quote!(for (#index, (#(#saved_ids,)*)) in ::core::iter::Iterator::zip(
-                        ::core::iter::Iterator::rev(#iter),
-                        ::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#stack)),
-                    ))
-                }
-            }
-            LoopKind::While { .. } => {
-                quote!(for (#(#saved_ids,)*) in ::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#stack)))
-            }
-        };
-        let recompute = self.block(&l.body, Mode::RECOMPUTE);
+        // What each reverse iteration takes: the index, the saved entries,
+        // and each kept call's results and pullback, zipped.
+        let rev_of = |stack: &Ident| quote!(::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#stack)));
+        let mut takes: Vec<(TokenStream, TokenStream)> = Vec::new();
+        if let LoopKind::For { index, iter } = &l.kind {
+            let (index, iter) = (self.ident(*index), self.operand(iter));
+            takes.push((quote!(#index), quote!(::core::iter::Iterator::rev(#iter))));
+        }
+        if matches!(l.kind, LoopKind::While { .. }) || !saved.is_empty() {
+            takes.push((quote!((#(#saved_ids,)*)), rev_of(&stack)));
+        }
+        for (var, results) in self.kept_calls(l) {
+            let ids = results.iter().map(|v| self.ident(*v));
+            let pb = self.pullback(var);
+            takes.push((
+                quote!(((#(#ids,)*), #pb)),
+                rev_of(&self.kept_stack(l.id, var)),
+            ));
+        }
+        let (mut pattern, mut iter) = takes.remove(0);
+        for (p, i) in takes {
+            pattern = quote!((#pattern, #p));
+            iter = quote!(::core::iter::Iterator::zip(#iter, #i));
+        }
+        let header = quote!(for #pattern in #iter);
+        let recompute = self.block(
+            &l.body,
+            Mode {
+                kept: Some(l.id),
+                ..Mode::RECOMPUTE
+            },
+        );
         let seeds: Vec<(Operand, TokenStream)> = active
             .iter()
             .zip(&dslots)

@@ -87,6 +87,26 @@ impl<T: Float> Linear<T> {
     /// `x·W + b` for `x: [batch, inputs]`.
     #[differentiable(wrt(self, x), crate = "crate")]
     pub fn forward(&self, x: &Tensor<T>) -> Tensor<T> {
+        self.forward_owned(x.clone())
+    }
+
+    /// [`Linear::forward`], taking `x` by value (a tensor's clone shares its
+    /// buffer, so `h.clone()` costs nothing).
+    ///
+    /// Why both: in a loop inside a `#[differentiable]` function, a call that
+    /// borrows a local (`layer.forward(&h)`) is made again in the reverse
+    /// sweep, because its pullback would borrow `h` and cannot outlive the
+    /// iteration. This one's pullback owns `h`, so the loop keeps it and the
+    /// layer's forward runs once per step. [`Mlp::forward`] calls it.
+    ///
+    /// ```
+    /// use adjoint_runtime::{Rng, Tensor, nn::Linear};
+    /// let layer: Linear = Linear::new(3, 2, &mut Rng::seed(0));
+    /// let x = Tensor::ones(&[4, 3]);
+    /// assert_eq!(layer.forward_owned(x.clone()), layer.forward(&x));
+    /// ```
+    #[differentiable(wrt(self, x), crate = "crate")]
+    pub fn forward_owned(&self, x: Tensor<T>) -> Tensor<T> {
         x.matmul(&self.w) + &self.b
     }
 }
@@ -157,7 +177,8 @@ impl<T: Float> Mlp<T> {
         let n = self.layers.len();
         let mut h = x.clone();
         for i in 0..n {
-            h = self.layers[i].forward(&h);
+            // By value: the loop keeps the layer's pullback (see `forward_owned`).
+            h = self.layers[i].forward_owned(h);
             if i + 1 < n {
                 h = match self.activation {
                     Activation::Relu => h.relu(),

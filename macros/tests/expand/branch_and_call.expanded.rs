@@ -97,11 +97,13 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
         0..n
     };
     let mut __loop0_stack = ::adjoint::__private::Vec::new();
+    let mut __loop0_kept_t_6_stack = ::adjoint::__private::Vec::new();
     let mut __loop0_slot0 = ::core::clone::Clone::clone(&__y_2);
     for __i_4 in ::core::clone::Clone::clone(&__t_3) {
         let __y_5 = __loop0_slot0;
         __loop0_stack.push((::core::clone::Clone::clone(&__y_5),));
-        let __t_6 = soft(__y_5);
+        let (__t_6, __pbt_6) = soft_vjp(::core::clone::Clone::clone(&__y_5));
+        __loop0_kept_t_6_stack.push(((::core::clone::Clone::clone(&__t_6),), __pbt_6));
         let __y_8 = &__t_6 * &__y_5;
         __loop0_slot0 = __y_8;
     }
@@ -117,13 +119,17 @@ fn repeat_vjp(x: f64, n: usize) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64, 
             let mut __dy_9 = ::adjoint::__private::zero_from(&__zy_9);
             __dy_9 += __ct0;
             let mut __loop0_dslot0 = __dy_9;
-            for (__i_4, (__y_5,)) in ::core::iter::Iterator::zip(
-                ::core::iter::Iterator::rev(__t_3),
+            for ((__i_4, (__y_5,)), ((__t_6,), __pbt_6)) in ::core::iter::Iterator::zip(
+                ::core::iter::Iterator::zip(
+                    ::core::iter::Iterator::rev(__t_3),
+                    ::core::iter::Iterator::rev(
+                        ::core::iter::IntoIterator::into_iter(__loop0_stack),
+                    ),
+                ),
                 ::core::iter::Iterator::rev(
-                    ::core::iter::IntoIterator::into_iter(__loop0_stack),
+                    ::core::iter::IntoIterator::into_iter(__loop0_kept_t_6_stack),
                 ),
             ) {
-                let (__t_6, __pbt_6) = soft_vjp(__y_5);
                 let __y_8 = &__t_6 * &__y_5;
                 let mut __dy_5 = ::adjoint::__private::adjoint_zero(&__y_5);
                 let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);

@@ -3,6 +3,10 @@
 #[differentiable(wrt(self, x))]
 impl<T: Float> Linear<T> {
     pub fn forward(&self, x: &Tensor<T>) -> Tensor<T> {
+        self.forward_owned(x.clone())
+    }
+
+    pub fn forward_owned(&self, x: Tensor<T>) -> Tensor<T> {
         x.matmul(&self.w) + &self.b
     }
 }
@@ -13,7 +17,7 @@ impl<T: Float> Mlp<T> {
         let n = self.layers.len();
         let mut h = x.clone();
         for i in 0..n {
-            h = self.layers[i].forward(&h);
+            h = self.layers[i].forward_owned(h);
             if i + 1 < n {
                 h = h.relu();
             }
