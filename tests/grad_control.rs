@@ -368,3 +368,42 @@ fn loops_over_elements_of_slices_and_vecs() {
     assert_fd(&gx, |q| over_elements(q, &w), &x);
     assert_fd(&gw, |q| over_elements(&x, &q.to_vec()), &w);
 }
+
+/// How many times `counted`'s rule has run (its forward, through `_vjp`).
+static COUNTED_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `x³`, with a hand-written rule that counts its calls.
+fn counted(x: f64) -> f64 {
+    x * x * x
+}
+
+fn counted_vjp(x: f64) -> (f64, impl FnOnce(f64) -> (f64,)) {
+    COUNTED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    (counted(x), move |dy: f64| (dy * 3.0 * x * x,))
+}
+
+#[differentiable]
+fn kept_in_loop(x: f64, n: usize) -> f64 {
+    let mut y = x;
+    for _ in 0..n {
+        y = counted(y) * 0.5 + y;
+    }
+    y
+}
+
+#[test]
+fn a_call_in_a_loop_that_borrows_no_local_runs_once_per_iteration() {
+    // The forward loop keeps each call's pullback; the reverse loop pops it
+    // instead of calling again (it used to run 2n times).
+    COUNTED_RUNS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let (v, g) = kept_in_loop_grad(0.7, 4);
+    assert_eq!(COUNTED_RUNS.load(std::sync::atomic::Ordering::SeqCst), 4);
+    // y ← y³/2 + y, so dy'/dy = 1.5 y² + 1, chained over the iterations.
+    let (mut y, mut d) = (0.7_f64, 1.0_f64);
+    for _ in 0..4 {
+        d *= 1.5 * y * y + 1.0;
+        y = 0.5 * y * y * y + y;
+    }
+    assert_relative_eq!(v, y, max_relative = 1e-14);
+    assert_relative_eq!(g, d, max_relative = 1e-12);
+}

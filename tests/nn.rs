@@ -100,3 +100,32 @@ fn gradient_with_respect_to_the_input_image() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+#[differentiable(wrt(layer, x))]
+fn owned_at_top_level(layer: &Linear<f64>, x: &T) -> f64 {
+    // A tensor passed by value that the reverse sweep still reads (the
+    // clone `h`, read again below) is cloned into the call, not moved.
+    let h = x.clone();
+    (layer.forward_owned(h.clone()) * &h).sum().item()
+}
+
+#[test]
+fn a_tensor_passed_by_value_at_the_top_level_differentiates() {
+    let mut rng = Rng::seed(5);
+    let layer = Linear::<f64>::new(3, 3, &mut rng);
+    let x = T::randn(&[2, 3], 0.0, 1.0, &mut rng);
+    let (_, (dl, dx)) = owned_at_top_level_grad(&layer, &x);
+    let check = gradcheck(
+        |ts| {
+            let l = Linear {
+                w: ts[0].clone(),
+                b: ts[1].clone(),
+            };
+            owned_at_top_level(&l, &ts[2])
+        },
+        &[layer.w.clone(), layer.b.clone(), x.clone()],
+        &[dl.w, dl.b, dx],
+        1e-6,
+    );
+    assert!(check.passed(1e-6), "{check:?}");
+}

@@ -28,6 +28,7 @@ pub mod scalar;
 pub mod simd;
 pub mod tangent;
 pub mod tensor;
+pub mod threads;
 
 pub use params::Params;
 pub use scalar::Float;

@@ -70,19 +70,22 @@ pub trait Float:
     fn max(self, other: Self) -> Self;
     /// `self.is_finite()`.
     fn is_finite(self) -> bool;
-    /// `C = A·B` for row-major `A` (`m×k`, row stride `lda`), `B` (`k×n`,
-    /// row stride `ldb`; `trans_*` reads the operand transposed) into `C`
-    /// (`m×n`, contiguous), with the platform's fastest kernel (matrixmultiply's
-    /// sgemm/dgemm, which picks AVX2/FMA/AVX-512 at run time).
+    /// `C = A·B` with the platform's fastest kernel (matrixmultiply's
+    /// sgemm/dgemm, which picks AVX2/FMA/AVX-512 at run time), on the calling
+    /// thread: `C` is `m×n`, contiguous; `A`'s element `(i, p)` is at
+    /// `a[i·sa.0 + p·sa.1]` and `B`'s `(p, j)` at `b[p·sb.0 + j·sb.1]` (a
+    /// transposed operand swaps its strides).
+    ///
+    /// **Panics** if a slice is too short for its strides.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,
         k: usize,
         n: usize,
         a: &[Self],
-        trans_a: bool,
+        sa: (usize, usize),
         b: &[Self],
-        trans_b: bool,
+        sb: (usize, usize),
         c: &mut [Self],
     );
 }
@@ -159,28 +162,28 @@ macro_rules! impl_float {
                 k: usize,
                 n: usize,
                 a: &[Self],
-                trans_a: bool,
+                (rsa, csa): (usize, usize),
                 b: &[Self],
-                trans_b: bool,
+                (rsb, csb): (usize, usize),
                 c: &mut [Self],
             ) {
+                // One past the last element an operand's strides reach.
+                let end = |rows: usize, rs: usize, cols: usize, cs: usize| {
+                    if rows == 0 || cols == 0 {
+                        0
+                    } else {
+                        (rows - 1) * rs + (cols - 1) * cs + 1
+                    }
+                };
                 assert!(
-                    a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+                    a.len() >= end(m, rsa, k, csa)
+                        && b.len() >= end(k, rsb, n, csb)
+                        && c.len() >= m * n,
                     "gemm: buffers too small"
                 );
-                // Row-major strides; a transposed operand swaps them.
-                let (rsa, csa) = if trans_a {
-                    (1, m as isize)
-                } else {
-                    (k as isize, 1)
-                };
-                let (rsb, csb) = if trans_b {
-                    (1, k as isize)
-                } else {
-                    (n as isize, 1)
-                };
+                let (rsa, csa, rsb, csb) = (rsa as isize, csa as isize, rsb as isize, csb as isize);
                 // SAFETY: the assertion above keeps every index the kernel
-                // reads (< m·k in `a`, < k·n in `b`) and writes (< m·n in `c`)
+                // reads (through the strides) and writes (< m·n in `c`)
                 // inside the slices; `c` does not alias `a` or `b` (it is `&mut`).
                 unsafe {
                     matrixmultiply::$gemm(

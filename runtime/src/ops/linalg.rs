@@ -46,16 +46,62 @@ fn batched<T: Float>(
             &b[i * k * n..(i + 1) * k * n]
         };
         let ci = &mut c[i * m * n..(i + 1) * m * n];
-        if n <= super::skinny::MAX_N {
-            // Row-major strides; a transposed operand swaps them.
-            let sa = if ta { (1, m) } else { (k, 1) };
-            let sb = if tb { (1, k) } else { (n, 1) };
-            super::skinny::gemm(m, k, n, ai, sa, bi, sb, ci);
-        } else {
-            T::gemm(m, k, n, ai, ta, bi, tb, ci);
-        }
+        // Row-major strides; a transposed operand swaps them.
+        let sa = if ta { (1, m) } else { (k, 1) };
+        let sb = if tb { (1, k) } else { (n, 1) };
+        product(m, k, n, ai, sa, bi, sb, ci);
     }
     c
+}
+
+/// Products of at least this many multiply-adds are split over the threads
+/// (about 50 µs of work: well above the cost of starting a thread).
+const PARALLEL_MIN: usize = 1 << 22;
+
+/// One product `C = A·B` (strides as in [`Float::gemm`]): the narrow kernel
+/// for at most 16 output columns, else the platform GEMM, split by rows of
+/// `C` over [`crate::threads::count`] threads when it is large enough.
+#[allow(clippy::too_many_arguments)]
+fn product<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: (usize, usize),
+    b: &[T],
+    sb: (usize, usize),
+    c: &mut [T],
+) {
+    if n <= super::skinny::MAX_N {
+        return super::skinny::gemm(m, k, n, a, sa, b, sb, c);
+    }
+    let threads = crate::threads::count();
+    if threads < 2 || m * k * n < PARALLEL_MIN || m < 16 * threads {
+        return T::gemm(m, k, n, a, sa, b, sb, c);
+    }
+    // Row blocks of C, a multiple of 8 rows each (the kernels' tile height).
+    let rows = m.div_ceil(threads).div_ceil(8) * 8;
+    std::thread::scope(|s| {
+        let mut blocks = c.chunks_mut(rows * n).enumerate();
+        let first = blocks.next();
+        for (t, block) in blocks {
+            s.spawn(move || {
+                T::gemm(
+                    block.len() / n,
+                    k,
+                    n,
+                    &a[t * rows * sa.0..],
+                    sa,
+                    b,
+                    sb,
+                    block,
+                )
+            });
+        }
+        if let Some((_, block)) = first {
+            T::gemm(block.len() / n, k, n, a, sa, b, sb, block);
+        }
+    });
 }
 
 impl<T: Float> Tensor<T> {

@@ -1,0 +1,39 @@
+//! How many threads the runtime's large matrix products use.
+//!
+//! One by default, so that a program gets threads only when it asks. The
+//! count comes from [`set_count`], or else from the `MATMUL_NUM_THREADS`
+//! environment variable at the first product (the name matrixmultiply reads,
+//! kept so that existing scripts still work). Only products of a few million
+//! multiply-adds or more are split: below that, starting threads costs more
+//! than it saves.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// 0 until the count is known.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of threads large products are split over (at least 1).
+///
+/// ```
+/// adjoint_runtime::threads::set_count(2);
+/// assert_eq!(adjoint_runtime::threads::count(), 2);
+/// ```
+pub fn count() -> usize {
+    match COUNT.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::env::var("MATMUL_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
+            COUNT.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
+/// Sets the number of threads for large products (0 is taken as 1).
+pub fn set_count(n: usize) {
+    COUNT.store(n.max(1), Ordering::Relaxed);
+}
