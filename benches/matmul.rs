@@ -1,13 +1,14 @@
 //! `Tensor::matmul` against the kernel it calls (matrixmultiply's sgemm)
 //! called directly on preallocated buffers: the ratio is what the tensor
 //! layer costs (an output allocation, shape checks). Run with
-//! `cargo bench --bench matmul`; threads follow `MATMUL_NUM_THREADS`.
+//! `cargo bench --bench matmul`; both run on one thread.
 
 use adjoint::{Rng, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
+    adjoint::threads::set_count(1);
     // The MLP shapes of the training benchmarks: batch × inputs × outputs.
     let shapes = [(64, 784, 128), (64, 128, 10), (256, 1024, 1024)];
     let mut group = c.benchmark_group("matmul");

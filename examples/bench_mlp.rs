@@ -12,16 +12,11 @@
 //! ```
 
 mod cli;
+#[path = "../benches/mlp_fns.rs"]
+mod mlp_fns;
 
-use adjoint::nn::{Activation, Init, Mlp};
-use adjoint::optim::{Adam, Optimizer};
-use adjoint::prelude::*;
+use mlp_fns::Problem;
 use std::time::Instant;
-
-#[differentiable(wrt(model))]
-fn loss(model: &Mlp, x: &Tensor, labels: &[usize]) -> f32 {
-    cross_entropy(&model.forward(x, false, 0), labels)
-}
 
 fn fail(msg: &str) -> ! {
     eprintln!("error: {msg}");
@@ -72,36 +67,25 @@ fn main() {
     if sizes.len() < 2 || batch == 0 || threads == 0 || steps == 0 || repeats == 0 {
         fail("need at least two sizes and positive --batch, --threads, --steps, --repeats");
     }
-    // SAFETY: set before any thread starts; the GEMM reads it at its first
-    // product. With 1, matrixmultiply runs on the calling thread alone.
-    unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.to_string()) };
+    // Large products split over this many threads; with 1, everything runs
+    // on the calling thread.
+    adjoint::threads::set_count(threads);
 
     // What the process holds before the model and data exist (code,
     // libraries, the allocator's arenas): not the step's.
     let rss_before = status_mb("VmRSS:").unwrap_or(f64::NAN);
-    let mut rng = Rng::seed(0);
-    let mut model: Mlp = Mlp::new(&sizes, Activation::Relu, Init::HeNormal, &mut rng);
-    let x: Tensor = Tensor::randn(&[batch, sizes[0]], 0.0, 1.0, &mut rng);
-    let labels: Vec<usize> = (0..batch)
-        .map(|_| rng.below(*sizes.last().unwrap()))
-        .collect();
-    let mut opt = Adam::new(1e-3);
-    let mut step = |model: &mut Mlp| {
-        let (value, grads) = loss_grad(model, &x, &labels);
-        opt.step(model, &grads);
-        value
-    };
-    let loss_first = step(&mut model);
+    let mut problem = Problem::new(&sizes, batch);
+    let loss_first = problem.step();
     for _ in 0..steps.min(50) {
-        step(&mut model);
+        problem.step();
     }
-    let loss_after_warmup = step(&mut model);
+    let loss_after_warmup = problem.step();
     let (c0, w0) = (cpu_seconds(), Instant::now());
     let mut rates = Vec::new();
     for _ in 0..repeats {
         let t = Instant::now();
         for _ in 0..steps {
-            step(&mut model);
+            problem.step();
         }
         rates.push(steps as f64 / t.elapsed().as_secs_f64());
     }

@@ -120,9 +120,8 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
-    // SAFETY: set before any thread starts; matrixmultiply reads it at its
-    // first product, and this program reads no environment concurrently.
-    unsafe { std::env::set_var("MATMUL_NUM_THREADS", args.threads.to_string()) };
+    // Large matrix products split over this many threads.
+    adjoint::threads::set_count(args.threads);
 
     let mut mnist = Mnist::load(&args.data).unwrap_or_else(|e| {
         eprintln!("error: {e}");
