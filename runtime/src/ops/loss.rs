@@ -20,15 +20,39 @@ use crate::tensor::Tensor;
 /// ```
 #[track_caller]
 pub fn cross_entropy<T: Float>(logits: &Tensor<T>, labels: &[usize]) -> T {
-    cross_entropy_vjp(logits, labels).0
+    let c = check_labels(logits, labels);
+    let lse = softmax_rows(logits.as_slice(), c, None);
+    mean_nll(logits.as_slice(), c, labels, &lse)
 }
 
 /// [`cross_entropy`] and its pullback: `dlogits = dy · (softmax − onehot) / N`.
+///
+/// The softmax is computed here, once, with the loss (one `exp` per logit);
+/// the pullback only scales it.
 #[track_caller]
 pub fn cross_entropy_vjp<'a, T: Float>(
     logits: &'a Tensor<T>,
     labels: &'a [usize],
 ) -> (T, impl FnOnce(T) -> (Tensor<T>, ()) + 'a) {
+    let c = check_labels(logits, labels);
+    let n = labels.len();
+    let mut probs = crate::tensor::storage::take(n * c);
+    let lse = softmax_rows(logits.as_slice(), c, Some(&mut probs));
+    let value = mean_nll(logits.as_slice(), c, labels, &lse);
+    (value, move |dy: T| {
+        let scale = dy / T::from_f64(n as f64);
+        probs.iter_mut().for_each(|p| *p *= scale);
+        for (i, &l) in labels.iter().enumerate() {
+            probs[i * c + l] -= scale;
+        }
+        (Tensor::from_vec(probs, &[n, c]), ())
+    })
+}
+
+/// The number of classes of `[batch, classes]` logits, after checking the
+/// labels against them.
+#[track_caller]
+fn check_labels<T: Float>(logits: &Tensor<T>, labels: &[usize]) -> usize {
     let [n, c] = *logits.shape() else {
         panic!(
             "cross_entropy: logits must be [batch, classes], got shape {:?}",
@@ -47,20 +71,43 @@ pub fn cross_entropy_vjp<'a, T: Float>(
             logits.shape()
         );
     }
-    let logp = logits.log_softmax(1);
+    c
+}
+
+/// Each row's `log Σ eˣ`, computed stably as `m + ln Σ e^(x − m)` with `m` the
+/// row's maximum; with `probs`, also writes the row's softmax there.
+fn softmax_rows<T: Float>(x: &[T], c: usize, mut probs: Option<&mut [T]>) -> Vec<T> {
+    if c == 0 {
+        return Vec::new();
+    }
+    let mut lse = Vec::with_capacity(x.len() / c);
+    for (i, row) in x.chunks(c).enumerate() {
+        let m = row.iter().copied().fold(row[0], T::max);
+        let mut sum = T::ZERO;
+        match probs.as_deref_mut() {
+            Some(p) => {
+                let out = &mut p[i * c..(i + 1) * c];
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = (v - m).exp();
+                    sum += *o;
+                }
+                let inv = T::ONE / sum;
+                out.iter_mut().for_each(|o| *o *= inv);
+            }
+            None => row.iter().for_each(|&v| sum += (v - m).exp()),
+        }
+        lse.push(m + sum.ln());
+    }
+    lse
+}
+
+/// `−1/N Σᵢ log softmax(xᵢ)[labelᵢ]` from each row's `log Σ eˣ`.
+fn mean_nll<T: Float>(x: &[T], c: usize, labels: &[usize], lse: &[T]) -> T {
     let mut total = T::ZERO;
     for (i, &l) in labels.iter().enumerate() {
-        total += logp.as_slice()[i * c + l];
+        total += x[i * c + l] - lse[i];
     }
-    let value = -total / T::from_f64(n as f64);
-    (value, move |dy: T| {
-        let scale = dy / T::from_f64(n as f64);
-        let mut g: Vec<T> = logp.as_slice().iter().map(|&v| v.exp() * scale).collect();
-        for (i, &l) in labels.iter().enumerate() {
-            g[i * c + l] -= scale;
-        }
-        (Tensor::from_vec(g, &[n, c]), ())
-    })
+    -total / T::from_f64(labels.len() as f64)
 }
 
 /// Mean squared error `1/N Σ (pred − target)²`.
