@@ -167,17 +167,9 @@ macro_rules! impl_float {
                 (rsb, csb): (usize, usize),
                 c: &mut [Self],
             ) {
-                // One past the last element an operand's strides reach.
-                let end = |rows: usize, rs: usize, cols: usize, cs: usize| {
-                    if rows == 0 || cols == 0 {
-                        0
-                    } else {
-                        (rows - 1) * rs + (cols - 1) * cs + 1
-                    }
-                };
                 assert!(
-                    a.len() >= end(m, rsa, k, csa)
-                        && b.len() >= end(k, rsb, n, csb)
+                    a.len() >= strided_len(m, rsa, k, csa)
+                        && b.len() >= strided_len(k, rsb, n, csb)
                         && c.len() >= m * n,
                     "gemm: buffers too small"
                 );
@@ -207,6 +199,16 @@ macro_rules! impl_float {
         }
     };
 }
+/// The length a buffer needs to hold a `rows × cols` matrix whose element
+/// `(r, c)` is at `r·rs + c·cs`: one past its last element (0 when empty).
+pub(crate) fn strided_len(rows: usize, rs: usize, cols: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
 impl_float!(f32, sgemm);
 impl_float!(f64, dgemm);
 

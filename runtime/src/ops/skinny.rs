@@ -9,7 +9,7 @@
 //! layout, into sixteen-lane accumulators: one vector register per row with
 //! AVX-512 (via [`crate::simd::widest`]).
 
-use crate::scalar::Float;
+use crate::scalar::{Float, strided_len};
 
 /// Output widths up to this use the narrow kernel.
 pub const MAX_N: usize = 16;
@@ -41,13 +41,10 @@ pub fn gemm<T: Float>(
     c: &mut [T],
 ) {
     assert!(n <= MAX_N, "skinny::gemm: {n} columns, at most {MAX_N}");
-    let last = |rows: usize, rs: usize, cols: usize, cs: usize| {
-        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs + 1
-    };
     assert!(
         c.len() >= m * n
-            && (m == 0 || k == 0 || a.len() >= last(m, rsa, k, csa))
-            && (k == 0 || n == 0 || b.len() >= last(k, rsb, n, csb)),
+            && a.len() >= strided_len(m, rsa, k, csa)
+            && b.len() >= strided_len(k, rsb, n, csb),
         "skinny::gemm: buffers too small for {m}x{k} · {k}x{n}"
     );
     if m == 0 || n == 0 {
