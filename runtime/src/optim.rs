@@ -296,28 +296,43 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
         } else {
             (c(self.weight_decay), P::Elem::ONE)
         };
+        let rule = AdamRule {
+            l2,
+            decay,
+            cb1,
+            cb2,
+            one_b1,
+            one_b2,
+            sqrt_bc2,
+            eps,
+            step_size,
+        };
         let moments = &mut self.moments;
+        let threads = crate::threads::count();
         each_leaf(params, grads, |k, p, g| {
             if moments.len() <= k {
                 moments.push(Moments::zeros(p.len()));
             }
             let (m, v) = moments[k].both_mut();
-            // Zipped slices, no indexing: the loop vectorizes, at the CPU's
-            // widest (sqrt and div dominate it).
-            crate::simd::widest(
-                #[inline(always)]
-                || {
-                    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
-                    {
-                        let d = g + l2 * *p;
-                        *p *= decay;
-                        *m = cb1 * *m + one_b1 * d;
-                        *v = cb2 * *v + one_b2 * d * d;
-                        let denom = v.sqrt() / sqrt_bc2 + eps;
-                        *p -= step_size * *m / denom;
-                    }
-                },
-            );
+            if threads < 2 || p.len() < PARALLEL_LEAF {
+                return rule.apply(p, g, m, v);
+            }
+            // A large leaf's update is split over the threads, as the big
+            // matrix products are (each element's update is independent).
+            let chunk = p.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let mut parts = p
+                    .chunks_mut(chunk)
+                    .zip(g.chunks(chunk))
+                    .zip(m.chunks_mut(chunk).zip(v.chunks_mut(chunk)));
+                let first = parts.next();
+                for ((p, g), (m, v)) in parts {
+                    s.spawn(move || rule.apply(p, g, m, v));
+                }
+                if let Some(((p, g), (m, v))) = first {
+                    rule.apply(p, g, m, v);
+                }
+            });
         });
     }
     fn lr(&self) -> f64 {
@@ -325,6 +340,46 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+}
+
+/// Leaves of at least this many parameters have their update split over the
+/// threads (a few hundred microseconds of work: more than starting a thread).
+const PARALLEL_LEAF: usize = 1 << 18;
+
+/// Adam's per-element update with one step's constants (see [`Adam`]).
+#[derive(Clone, Copy)]
+struct AdamRule<T> {
+    l2: T,
+    decay: T,
+    cb1: T,
+    cb2: T,
+    one_b1: T,
+    one_b2: T,
+    sqrt_bc2: T,
+    eps: T,
+    step_size: T,
+}
+
+impl<T: Float> AdamRule<T> {
+    /// Updates `p`, `m` and `v` in place from the gradient `g`.
+    fn apply(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        let r = *self;
+        // Zipped slices, no indexing: the loop vectorizes, at the CPU's
+        // widest (sqrt and div dominate it).
+        crate::simd::widest(
+            #[inline(always)]
+            || {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let d = g + r.l2 * *p;
+                    *p *= r.decay;
+                    *m = r.cb1 * *m + r.one_b1 * d;
+                    *v = r.cb2 * *v + r.one_b2 * d * d;
+                    let denom = v.sqrt() / r.sqrt_bc2 + r.eps;
+                    *p -= r.step_size * *m / denom;
+                }
+            },
+        );
     }
 }
 
