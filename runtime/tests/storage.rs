@@ -144,3 +144,30 @@ fn pooled_buffers_are_reused_with_fresh_values() {
     assert_eq!(y.to_vec(), vec![6.0; 2048]);
     assert!(adjoint_runtime::tensor::storage::idle_bytes::<f32>() < before);
 }
+
+#[test]
+fn tensors_stay_send_and_sync() {
+    // Deferred values live behind a OnceLock and a Mutex: still shareable.
+    fn shareable<X: Send + Sync>() {}
+    shareable::<Tensor<f32>>();
+    shareable::<Tensor<f64>>();
+}
+
+#[test]
+fn a_product_over_an_empty_inner_dimension_is_zeros_even_in_a_reused_buffer() {
+    // The pool hands out stale buffers; a product must still write every
+    // element, here with nothing to sum.
+    drop(Tensor::<f32>::full(&[64, 64], 7.0).map(|v| v + 1.0));
+    let (a, b) = (
+        Tensor::<f32>::zeros(&[64, 0]),
+        Tensor::<f32>::zeros(&[0, 64]),
+    );
+    assert_eq!(a.matmul(&b).to_vec(), vec![0.0; 64 * 64]);
+    // The narrow kernel (8 columns), on a buffer long enough to be pooled.
+    let (tall, narrow) = (
+        Tensor::<f32>::zeros(&[256, 0]),
+        Tensor::<f32>::zeros(&[0, 8]),
+    );
+    drop(Tensor::<f32>::full(&[256, 8], 7.0).map(|v| v + 1.0));
+    assert_eq!(tall.matmul(&narrow).to_vec(), vec![0.0; 256 * 8]);
+}
