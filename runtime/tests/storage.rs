@@ -171,3 +171,20 @@ fn a_product_over_an_empty_inner_dimension_is_zeros_even_in_a_reused_buffer() {
     drop(Tensor::<f32>::full(&[256, 8], 7.0).map(|v| v + 1.0));
     assert_eq!(tall.matmul(&narrow).to_vec(), vec![0.0; 256 * 8]);
 }
+
+#[test]
+fn a_deferred_tensor_whose_computation_panicked_does_not_read_as_zeros() {
+    let t = Tensor::<f32>::deferred(&[2], || panic!("the rule failed"));
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.to_vec()));
+    assert!(first.is_err());
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.to_vec()));
+    let payload = again.unwrap_err();
+    let message = match payload.downcast_ref::<&str>() {
+        Some(text) => text.to_string(),
+        None => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    assert!(message.contains("panicked at an earlier read"), "{message}");
+}

@@ -209,7 +209,8 @@ impl<T: Float> Data<T> {
     /// The values, made now if deferred.
     ///
     /// **Panics** if a deferred computation returns the wrong number of
-    /// values (a bug in the rule that deferred it).
+    /// values (a bug in the rule that deferred it), or is read again after
+    /// it panicked.
     #[inline]
     pub(crate) fn values(&self) -> &[T] {
         match self {
@@ -220,7 +221,10 @@ impl<T: Float> Data<T> {
                 let recipe = recipe.lock().map(|mut r| r.take()).unwrap_or(None);
                 let v = match recipe {
                     Some(Recipe::Compute(f)) => f(),
-                    Some(Recipe::Zeros) | None => take_zeroed(*len),
+                    Some(Recipe::Zeros) => take_zeroed(*len),
+                    // The recipe ran before and panicked (it is taken before
+                    // it runs): say so rather than make up values.
+                    None => panic!("deferred tensor: its computation panicked at an earlier read"),
                 };
                 assert_eq!(v.len(), *len, "deferred tensor values: wrong length");
                 v
