@@ -59,8 +59,9 @@ fn batched<T: Float>(
 const PARALLEL_MIN: usize = 1 << 22;
 
 /// One product `C = A·B` (strides as in [`Float::gemm`]): the narrow kernel
-/// for at most 16 output columns and a row-major `A`, else the platform GEMM, split by rows of
-/// `C` over [`crate::threads::count`] threads when it is large enough.
+/// for at most 16 output columns and a row-major `A`, else the platform GEMM,
+/// split by rows of `C` over [`crate::threads::count`] threads when it is
+/// large enough.
 #[allow(clippy::too_many_arguments)]
 fn product<T: Float>(
     m: usize,

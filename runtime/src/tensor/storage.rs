@@ -10,7 +10,7 @@
 //!   freed blocks to the OS, and touching them again costs a fault per page:
 //!   a third of the 784-10-10 step before this pool).
 //! - **Values can be deferred.** A tensor can hold the recipe for its values
-//!   instead of the values ([`Data::deferred`]); they are computed on first
+//!   instead of the values ([`Tensor::deferred`](crate::Tensor::deferred)); they are computed on first
 //!   read, and never if the tensor is dropped unread. Matmul's rule returns
 //!   its two gradients this way, so the gradient of a first layer's input,
 //!   which a training step never reads, is never computed (JAX gets the same
@@ -50,7 +50,7 @@ pub trait Pooled: Sized + 'static {
 macro_rules! pooled {
     ($($t:ty => $key:ident),*) => {$(
         thread_local! {
-            static $key: RefCell<Pool<$t>> = RefCell::new(Pool { idle: HashMap::new(), bytes: 0 });
+            static $key: RefCell<Pool<$t>> = RefCell::new(Pool::default());
         }
         impl Pooled for $t {
             fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R> {
