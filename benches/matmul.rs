@@ -1,18 +1,51 @@
-//! `Tensor::matmul` against the kernel it calls (matrixmultiply's sgemm)
-//! called directly on preallocated buffers: the ratio is what the tensor
-//! layer costs (an output allocation, shape checks). Run with
-//! `cargo bench --bench matmul`; both run on one thread.
+//! `Tensor::matmul` (and the weight gradient of matmul's rule) against
+//! matrixmultiply's sgemm called directly on preallocated buffers, for the
+//! products of the MLP benchmarks. `Tensor` uses adjoint's unpacked kernel
+//! (`ops::panel`) for these layouts, so the ratio is that kernel against the
+//! packing GEMM, plus what the tensor layer costs (an output buffer from the
+//! pool, shape checks). Run with `cargo bench --bench matmul`; one thread.
 
+use adjoint::ops::linalg::matmul_vjp;
 use adjoint::{Rng, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
+/// `C = A·B` through matrixmultiply, `A`'s `(i, p)` at `a[i·sa.0 + p·sa.1]`.
+fn sgemm(m: usize, k: usize, n: usize, a: &[f32], sa: (usize, usize), b: &[f32], c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    // SAFETY: A is an m×k matrix inside `a` for either stride pair used
+    // here ((k, 1) or (1, m)), B is k×n and C is m×n, both row-major, so
+    // every index the kernel touches is in bounds.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
 fn benches(c: &mut Criterion) {
     adjoint::threads::set_count(1);
-    // The MLP shapes of the training benchmarks: batch × inputs × outputs.
-    let shapes = [(64, 784, 128), (64, 128, 10), (256, 1024, 1024)];
     let mut group = c.benchmark_group("matmul");
-    for (m, k, n) in shapes {
+    // Layers' forward products X·W: batch × inputs × outputs.
+    for (m, k, n) in [
+        (64, 784, 128),
+        (64, 784, 10),
+        (64, 128, 10),
+        (256, 1024, 1024),
+    ] {
         let mut rng = Rng::seed(1);
         let a: Tensor = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
         let b: Tensor = Tensor::randn(&[k, n], 0.0, 1.0, &mut rng);
@@ -23,28 +56,44 @@ fn benches(c: &mut Criterion) {
         let mut out = vec![0.0f32; m * n];
         group.bench_with_input(BenchmarkId::new("sgemm", &id), &(), |bch, _| {
             bch.iter(|| {
-                let (x, y) = (black_box(a.as_slice()), black_box(b.as_slice()));
-                // SAFETY: x is m×k, y is k×n and out is m×n, all row-major and
-                // contiguous, so every index the kernel touches is in bounds.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        x.as_ptr(),
-                        k as isize,
-                        1,
-                        y.as_ptr(),
-                        n as isize,
-                        1,
-                        0.0,
-                        out.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
-                black_box(&out);
+                sgemm(
+                    m,
+                    k,
+                    n,
+                    black_box(a.as_slice()),
+                    (k, 1),
+                    b.as_slice(),
+                    &mut out,
+                )
+            })
+        });
+    }
+    // Weight gradients dW = Xᵀ·dY: inputs × batch × outputs, X stored
+    // batch × inputs (row-major), so Xᵀ is read transposed.
+    for (m, k, n) in [(784, 64, 128), (784, 64, 10), (1024, 256, 1024)] {
+        let mut rng = Rng::seed(2);
+        let x: Tensor = Tensor::randn(&[k, m], 0.0, 1.0, &mut rng);
+        let w: Tensor = Tensor::zeros(&[m, n]);
+        let dy: Tensor = Tensor::randn(&[k, n], 0.0, 1.0, &mut rng);
+        let id = format!("T{m}x{k}x{n}");
+        group.bench_with_input(BenchmarkId::new("tensor", &id), &(), |bch, _| {
+            bch.iter(|| {
+                let (_, dw) = matmul_vjp(black_box(&dy), black_box(&x), &w);
+                black_box(dw.as_slice()[0])
+            })
+        });
+        let mut out = vec![0.0f32; m * n];
+        group.bench_with_input(BenchmarkId::new("sgemm", &id), &(), |bch, _| {
+            bch.iter(|| {
+                sgemm(
+                    m,
+                    k,
+                    n,
+                    black_box(x.as_slice()),
+                    (1, m),
+                    dy.as_slice(),
+                    &mut out,
+                )
             })
         });
     }

@@ -88,10 +88,45 @@ pub trait Float:
         sb: (usize, usize),
         c: &mut [Self],
     );
+    /// `C = A·B` with [`crate::ops::panel`]'s kernel, which reads the
+    /// operands in place: `B`'s rows must be contiguous (`(p, j)` at
+    /// `b[p·rsb + j]`), and `C`'s `(i, j)` is at `c[i·sc.0 + j·sc.1]`.
+    /// Returns `false`, writing nothing, where there is no such kernel
+    /// (`f64`, or a CPU without AVX2 and FMA).
+    ///
+    /// **Panics** if a slice is too short for its strides.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_unpacked(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        rsb: usize,
+        c: &mut [Self],
+        sc: (usize, usize),
+    ) -> bool;
+}
+
+/// `f64` has no unpacked kernel: its products go to matrixmultiply.
+#[allow(clippy::too_many_arguments)]
+fn no_unpacked_kernel(
+    _: usize,
+    _: usize,
+    _: usize,
+    _: &[f64],
+    _: (usize, usize),
+    _: &[f64],
+    _: usize,
+    _: &mut [f64],
+    _: (usize, usize),
+) -> bool {
+    false
 }
 
 macro_rules! impl_float {
-    ($t:ident, $gemm:ident) => {
+    ($t:ident, $gemm:ident, $unpacked:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -196,6 +231,19 @@ macro_rules! impl_float {
                     );
                 }
             }
+            fn gemm_unpacked(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                sa: (usize, usize),
+                b: &[Self],
+                rsb: usize,
+                c: &mut [Self],
+                sc: (usize, usize),
+            ) -> bool {
+                $unpacked(m, k, n, a, sa, b, rsb, c, sc)
+            }
         }
     };
 }
@@ -209,8 +257,8 @@ pub(crate) fn strided_len(rows: usize, rs: usize, cols: usize, cs: usize) -> usi
     }
 }
 
-impl_float!(f32, sgemm);
-impl_float!(f64, dgemm);
+impl_float!(f32, sgemm, crate::ops::panel::gemm);
+impl_float!(f64, dgemm, no_unpacked_kernel);
 
 /// `d/dx x.powi(n) = n · x^(n-1)`.
 ///

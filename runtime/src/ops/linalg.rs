@@ -58,10 +58,8 @@ fn batched<T: Float>(
 /// (about 50 µs of work: well above the cost of starting a thread).
 const PARALLEL_MIN: usize = 1 << 22;
 
-/// One product `C = A·B` (strides as in [`Float::gemm`]): the narrow kernel
-/// for at most 16 output columns and a row-major `A`, else the platform GEMM,
-/// split by rows of `C` over [`crate::threads::count`] threads when it is
-/// large enough.
+/// One product `C = A·B` (strides as in [`Float::gemm`]), split by rows of
+/// `C` over [`crate::threads::count`] threads when it is large enough.
 #[allow(clippy::too_many_arguments)]
 fn product<T: Float>(
     m: usize,
@@ -73,24 +71,18 @@ fn product<T: Float>(
     sb: (usize, usize),
     c: &mut [T],
 ) {
-    // The narrow kernel reads A's rows in place; for a transposed A (a
-    // weight gradient Xᵀ·dY) matrixmultiply's packing pays: 784x64x10 took
-    // 23.6 us there and 36.4 us in the narrow kernel.
-    if n <= super::skinny::MAX_N && sa.1 == 1 {
-        return super::skinny::gemm(m, k, n, a, sa, b, sb, c);
-    }
     let threads = crate::threads::count();
     if threads < 2 || m * k * n < PARALLEL_MIN || m < 16 * threads {
-        return T::gemm(m, k, n, a, sa, b, sb, c);
+        return product_here(m, k, n, a, sa, b, sb, c);
     }
-    // Row blocks of C, a multiple of 8 rows each (the kernels' tile height).
+    // Row blocks of C, a multiple of 8 rows each.
     let rows = m.div_ceil(threads).div_ceil(8) * 8;
     std::thread::scope(|s| {
         let mut blocks = c.chunks_mut(rows * n).enumerate();
         let first = blocks.next();
         for (t, block) in blocks {
             s.spawn(move || {
-                T::gemm(
+                product_here(
                     block.len() / n,
                     k,
                     n,
@@ -103,9 +95,39 @@ fn product<T: Float>(
             });
         }
         if let Some((_, block)) = first {
-            T::gemm(block.len() / n, k, n, a, sa, b, sb, block);
+            product_here(block.len() / n, k, n, a, sa, b, sb, block);
         }
     });
+}
+
+/// One product on the calling thread. The unpacked kernel
+/// ([`Float::gemm_unpacked`]) needs the rows of its right operand
+/// contiguous: `B`'s, or `Aᵀ`'s when it computes `Cᵀ = Bᵀ·Aᵀ` (a weight
+/// gradient `Xᵀ·dY` has `Aᵀ = X`). It vectorizes along the output's rows, so
+/// a narrow `C` (ten logits' worth of columns) is computed transposed, where
+/// its 784 rows fill every lane. Other layouts, and `f64`, go to the
+/// platform GEMM.
+#[allow(clippy::too_many_arguments)]
+fn product_here<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: (usize, usize),
+    b: &[T],
+    sb: (usize, usize),
+    c: &mut [T],
+) {
+    // The share of 16-lane vectors that a row `w` wide fills.
+    let filled = |w: usize| w as f64 / w.next_multiple_of(16) as f64;
+    let done = if sa.0 == 1 && (sb.1 != 1 || filled(m) > filled(n)) {
+        T::gemm_unpacked(n, k, m, b, (sb.1, sb.0), a, sa.1, c, (1, n))
+    } else {
+        sb.1 == 1 && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, c, (n, 1))
+    };
+    if !done {
+        T::gemm(m, k, n, a, sa, b, sb, c);
+    }
 }
 
 impl<T: Float> Tensor<T> {

@@ -6,6 +6,6 @@ pub mod arith;
 pub mod index;
 pub mod linalg;
 pub mod loss;
+pub mod panel;
 pub mod reduce;
-pub mod skinny;
 pub mod unary;
