@@ -16,7 +16,52 @@ mod cli;
 mod mlp_fns;
 
 use mlp_fns::Problem;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
+
+/// The system allocator, counting what passes through it: calls, bytes
+/// live now, and the most bytes ever live at once (the heap's high-water
+/// mark, which unlike the resident size leaves out code and the
+/// allocator's retained free memory).
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    fn grew(bytes: usize) {
+        ALLOCS.fetch_add(1, Relaxed);
+        let live = LIVE.fetch_add(bytes, Relaxed) + bytes;
+        PEAK.fetch_max(live, Relaxed);
+    }
+}
+
+// SAFETY: every call is passed to `System` unchanged; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Counting::grew(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Counting::grew(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        Counting::grew(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
 
 fn fail(msg: &str) -> ! {
     eprintln!("error: {msg}");
@@ -80,6 +125,12 @@ fn main() {
         problem.step();
     }
     let loss_after_warmup = problem.step();
+    // One more step, counted: its allocator calls, and the heap's peak.
+    let (allocs_before, live_before) = (ALLOCS.load(Relaxed), LIVE.load(Relaxed));
+    PEAK.store(live_before, Relaxed);
+    problem.step();
+    let allocs_per_step = ALLOCS.load(Relaxed) - allocs_before;
+    let heap_peak_mb = PEAK.load(Relaxed) as f64 / (1024.0 * 1024.0);
     let (c0, w0) = (cpu_seconds(), Instant::now());
     let mut rates = Vec::new();
     for _ in 0..repeats {
@@ -97,7 +148,7 @@ fn main() {
     let median = rates[rates.len() / 2];
     let flops: usize = 6 * batch * sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
     println!(
-        "{{\"framework\":\"adjoint\",\"sizes\":{sizes:?},\"batch\":{batch},\"threads\":{threads},\"steps_per_s\":{median:.1},\"gflops\":{:.2},\"min_steps_per_s\":{:.1},\"max_steps_per_s\":{:.1},\"loss_first\":{loss_first:.6},\"loss_after_warmup\":{loss_after_warmup:.6},\"cpu_util\":{cpu_util:.3},\"peak_rss_mb\":{:.1},\"step_peak_mb\":{:.2},\"budget_mb\":{:.2}}}",
+        "{{\"framework\":\"adjoint\",\"sizes\":{sizes:?},\"batch\":{batch},\"threads\":{threads},\"steps_per_s\":{median:.1},\"gflops\":{:.2},\"min_steps_per_s\":{:.1},\"max_steps_per_s\":{:.1},\"loss_first\":{loss_first:.6},\"loss_after_warmup\":{loss_after_warmup:.6},\"cpu_util\":{cpu_util:.3},\"peak_rss_mb\":{:.1},\"step_peak_mb\":{:.2},\"budget_mb\":{:.2},\"heap_peak_mb\":{heap_peak_mb:.2},\"allocs_per_step\":{allocs_per_step}}}",
         median * flops as f64 / 1e9,
         rates[0],
         rates[rates.len() - 1],
