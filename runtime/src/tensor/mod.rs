@@ -14,6 +14,7 @@
 
 #[cfg(feature = "ndarray")]
 mod convert;
+mod dims;
 mod display;
 mod error;
 pub use error::ShapeError;
@@ -23,6 +24,7 @@ pub mod shape;
 pub mod storage;
 
 use crate::scalar::Float;
+use dims::Dims;
 use std::sync::Arc;
 use storage::Data;
 
@@ -30,7 +32,7 @@ use storage::Data;
 #[derive(Clone)]
 pub struct Tensor<T: Float = f32> {
     data: Arc<Data<T>>,
-    shape: Vec<usize>,
+    shape: Dims,
 }
 
 impl<T: Float> Tensor<T> {
@@ -66,7 +68,7 @@ impl<T: Float> Tensor<T> {
         }
         Ok(Tensor {
             data: Arc::new(Data::Ready(data)),
-            shape: shape.to_vec(),
+            shape: Dims::new(shape),
         })
     }
 
@@ -85,7 +87,7 @@ impl<T: Float> Tensor<T> {
     pub fn deferred(shape: &[usize], f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
         Tensor {
             data: Arc::new(Data::deferred(shape.iter().product(), f)),
-            shape: shape.to_vec(),
+            shape: Dims::new(shape),
         }
     }
 
@@ -113,7 +115,7 @@ impl<T: Float> Tensor<T> {
     pub fn zeros(shape: &[usize]) -> Self {
         Tensor {
             data: Arc::new(Data::zeros(shape.iter().product())),
-            shape: shape.to_vec(),
+            shape: Dims::new(shape),
         }
     }
 
@@ -236,7 +238,7 @@ impl<T: Float> Tensor<T> {
         }
         Ok(Tensor {
             data: Arc::clone(&self.data),
-            shape: shape.to_vec(),
+            shape: Dims::new(shape),
         })
     }
 
