@@ -64,10 +64,15 @@ def main():
     ap.add_argument("--python", default="/tmp/peers/bin/python")
     ap.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--configs", default=",".join(str(i) for i in range(len(CONFIGS))),
+                    help="which configurations to run, as indices into CONFIGS (e.g. 0,1,2)")
     a = ap.parse_args()
+    chosen = [int(i) for i in a.configs.split(",")]
     rates = {}  # (config index, framework) -> [steps/s]
     for r in range(a.rounds):
         for i, (sizes, batch, threads, steps) in enumerate(CONFIGS):
+            if i not in chosen:
+                continue
             results = {"adjoint": adjoint(sizes, batch, threads, steps)}
             for fw in PEERS:
                 results[fw] = peer(a.python, a.peers, fw, sizes, batch, threads)
@@ -82,6 +87,8 @@ def main():
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for i, (sizes, batch, threads, _) in enumerate(CONFIGS):
+        if i not in chosen:
+            continue
         cells = [f"{med[(i, fw)]:,.1f}" if (i, fw) in med else "—" for fw in fws]
         ratios = [f"{med[(i, 'adjoint')] / med[(i, fw)]:.2f}"
                   if (i, fw) in med and (i, "adjoint") in med else "—" for fw in fws[1:]]

@@ -6,6 +6,7 @@
 
 use crate::params::{Leaf, LeafMut, Params};
 use crate::scalar::Float;
+use crate::tensor::storage::Block;
 
 /// One leaf's values, for writing: a tensor's elements or a scalar.
 fn values_mut<'a, T: Float>(leaf: LeafMut<'a, T>) -> &'a mut [T] {
@@ -309,16 +310,25 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
         };
         let moments = &mut self.moments;
         let threads = crate::threads::count();
-        each_leaf(params, grads, |k, p, g| {
+        let mut k = 0;
+        params.zip_mut(grads, "", &mut |_, p, g| {
+            let p = values_mut(p);
             if moments.len() <= k {
                 moments.push(Moments::zeros(p.len()));
             }
             let (m, v) = moments[k].both_mut();
+            k += 1;
             if threads < 2 || p.len() < PARALLEL_LEAF {
-                return rule.apply(p, g, m, v);
+                // A weight's gradient comes block by block as its product
+                // makes it, and each block is applied while it is in cache.
+                return match g {
+                    Leaf::Tensor(g) => g.for_each_block(|block| rule.apply_block(p, m, v, block)),
+                    Leaf::Scalar(g) => rule.apply(p, std::slice::from_ref(g), m, v),
+                };
             }
             // A large leaf's update is split over the threads, as the big
             // matrix products are (each element's update is independent).
+            let g = values(g);
             let chunk = p.len().div_ceil(threads);
             std::thread::scope(|s| {
                 let mut parts = p
@@ -364,22 +374,41 @@ struct AdamRule<T> {
 impl<T: Float> AdamRule<T> {
     /// Updates `p`, `m` and `v` in place from the gradient `g`.
     fn apply(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-        let r = *self;
-        // Zipped slices, no indexing: the loop vectorizes, at the CPU's
-        // widest (sqrt and div dominate it).
+        crate::simd::widest(
+            #[inline(always)]
+            || self.update(p, g, m, v),
+        );
+    }
+
+    /// [`AdamRule::apply`] to the elements of one leaf that `block` holds
+    /// the gradient of.
+    fn apply_block(&self, p: &mut [T], m: &mut [T], v: &mut [T], block: Block<'_, T>) {
         crate::simd::widest(
             #[inline(always)]
             || {
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let d = g + r.l2 * *p;
-                    *p *= r.decay;
-                    *m = r.cb1 * *m + r.one_b1 * d;
-                    *v = r.cb2 * *v + r.one_b2 * d * d;
-                    let denom = v.sqrt() / r.sqrt_bc2 + r.eps;
-                    *p -= r.step_size * *m / denom;
+                for r in 0..block.rows {
+                    let (at, g) = block.run(r);
+                    let span = at..at + g.len();
+                    self.update(&mut p[span.clone()], g, &mut m[span.clone()], &mut v[span]);
                 }
             },
         );
+    }
+
+    /// The update itself, inlined into the callers' vectorized loops.
+    #[inline(always)]
+    fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        let r = *self;
+        // Zipped slices, no indexing: the loop vectorizes, at the CPU's
+        // widest (sqrt and div dominate it).
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let d = g + r.l2 * *p;
+            *p *= r.decay;
+            *m = r.cb1 * *m + r.one_b1 * d;
+            *v = r.cb2 * *v + r.one_b2 * d * d;
+            let denom = v.sqrt() / r.sqrt_bc2 + r.eps;
+            *p -= r.step_size * *m / denom;
+        }
     }
 }
 

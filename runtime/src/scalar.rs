@@ -90,9 +90,9 @@ pub trait Float:
     );
     /// `C = A·B` with [`crate::ops::panel`]'s kernel, which reads the
     /// operands in place: `B`'s rows must be contiguous (`(p, j)` at
-    /// `b[p·rsb + j]`), and `C`'s `(i, j)` is at `c[i·sc.0 + j·sc.1]`.
-    /// Returns `false`, writing nothing, where there is no such kernel
-    /// (`f64`, or a CPU without AVX2 and FMA).
+    /// `b[p·rsb + j]`); `out` writes `C` or visits its blocks. Returns
+    /// `false`, writing nothing, where there is no such kernel (`f64`, or a
+    /// CPU without AVX2 and FMA).
     ///
     /// **Panics** if a slice is too short for its strides.
     #[allow(clippy::too_many_arguments)]
@@ -104,8 +104,7 @@ pub trait Float:
         sa: (usize, usize),
         b: &[Self],
         rsb: usize,
-        c: &mut [Self],
-        sc: (usize, usize),
+        out: crate::ops::panel::Out<'_, Self>,
     ) -> bool;
 }
 
@@ -119,8 +118,7 @@ fn no_unpacked_kernel(
     _: (usize, usize),
     _: &[f64],
     _: usize,
-    _: &mut [f64],
-    _: (usize, usize),
+    _: crate::ops::panel::Out<'_, f64>,
 ) -> bool {
     false
 }
@@ -239,10 +237,9 @@ macro_rules! impl_float {
                 sa: (usize, usize),
                 b: &[Self],
                 rsb: usize,
-                c: &mut [Self],
-                sc: (usize, usize),
+                out: crate::ops::panel::Out<'_, Self>,
             ) -> bool {
-                $unpacked(m, k, n, a, sa, b, rsb, c, sc)
+                $unpacked(m, k, n, a, sa, b, rsb, out)
             }
         }
     };

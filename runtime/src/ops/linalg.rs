@@ -1,6 +1,7 @@
 //! Matrix products (2-D and batched 3-D) through the platform GEMM, and
 //! transposes.
 
+use super::panel::{Out, Visit};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 
@@ -72,7 +73,7 @@ fn product<T: Float>(
     c: &mut [T],
 ) {
     let threads = crate::threads::count();
-    if threads < 2 || m * k * n < PARALLEL_MIN || m < 16 * threads {
+    if !splits(m, k, n) {
         return product_here(m, k, n, a, sa, b, sb, c);
     }
     // Row blocks of C, a multiple of 8 rows each.
@@ -118,16 +119,50 @@ fn product_here<T: Float>(
     sb: (usize, usize),
     c: &mut [T],
 ) {
-    // The share of 16-lane vectors that a row `w` wide fills.
-    let filled = |w: usize| w as f64 / w.next_multiple_of(16) as f64;
-    let done = if sa.0 == 1 && (sb.1 != 1 || filled(m) > filled(n)) {
-        T::gemm_unpacked(n, k, m, b, (sb.1, sb.0), a, sa.1, c, (1, n))
+    let done = if transposed_is_better(m, n, sa, sb) {
+        T::gemm_unpacked(n, k, m, b, (sb.1, sb.0), a, sa.1, Out::Matrix(c, (1, n)))
     } else {
-        sb.1 == 1 && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, c, (n, 1))
+        sb.1 == 1 && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Matrix(c, (n, 1)))
     };
     if !done {
         T::gemm(m, k, n, a, sa, b, sb, c);
     }
+}
+
+/// Whether [`product`] splits `m × k × n` over the threads.
+fn splits(m: usize, k: usize, n: usize) -> bool {
+    let threads = crate::threads::count();
+    threads >= 2 && m * k * n >= PARALLEL_MIN && m >= 16 * threads
+}
+
+/// Whether the unpacked kernel should compute `Cᵀ = Bᵀ·Aᵀ`: it can when
+/// `Aᵀ`'s rows are contiguous, and must when `B`'s are not; otherwise it
+/// pays when `C` is narrower than it is tall in 16-lane vectors.
+fn transposed_is_better(m: usize, n: usize, sa: (usize, usize), sb: (usize, usize)) -> bool {
+    // The share of 16-lane vectors that a row `w` wide fills.
+    let filled = |w: usize| w as f64 / w.next_multiple_of(16) as f64;
+    sa.0 == 1 && (sb.1 != 1 || filled(m) > filled(n))
+}
+
+/// [`product`] into a visitor of `C`'s blocks instead of a buffer (see
+/// [`Tensor::for_each_block`]). Returns `false`, having visited nothing,
+/// where the unpacked kernel would not compute `C` as it is (and on one
+/// thread): the caller then makes `C` the ordinary way.
+#[allow(clippy::too_many_arguments)]
+fn product_blocks<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    sa: (usize, usize),
+    b: &[T],
+    sb: (usize, usize),
+    visit: &mut Visit<'_, T>,
+) -> bool {
+    !splits(m, k, n)
+        && !transposed_is_better(m, n, sa, sb)
+        && sb.1 == 1
+        && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Blocks(visit))
 }
 
 impl<T: Float> Tensor<T> {
@@ -278,22 +313,42 @@ pub fn matmul_vjp<T: Float>(
         reduce_batch(da, a_shared && batch > 1, batch, m * k)
     });
     let (dy_b, a_b) = (dy.clone(), a.clone());
-    // dB[b] = A[b]ᵀ · dY[b] : (k×m)·(m×n)
-    let db = Tensor::deferred(b.shape(), move || {
-        let db = batched(
-            a_b.as_slice(),
-            dy_b.as_slice(),
-            batch,
-            k,
-            m,
-            n,
-            true,
-            false,
-            a_shared,
-            false,
-        );
-        reduce_batch(db, b_shared && batch > 1, batch, k * n)
+    // dB's blocks, for a consumer that takes them as they are made (Adam):
+    // the same product as below, for one batch entry.
+    let (dy_s, a_s) = (dy.clone(), a.clone());
+    let stream = Box::new(move |visit: &mut Visit<'_, T>| {
+        batch == 1
+            && product_blocks(
+                k,
+                m,
+                n,
+                a_s.as_slice(),
+                (1, k),
+                dy_s.as_slice(),
+                (n, 1),
+                visit,
+            )
     });
+    // dB[b] = A[b]ᵀ · dY[b] : (k×m)·(m×n)
+    let db = Tensor::deferred_streaming(
+        b.shape(),
+        move || {
+            let db = batched(
+                a_b.as_slice(),
+                dy_b.as_slice(),
+                batch,
+                k,
+                m,
+                n,
+                true,
+                false,
+                a_shared,
+                false,
+            );
+            reduce_batch(db, b_shared && batch > 1, batch, k * n)
+        },
+        stream,
+    );
     (da, db)
 }
 

@@ -14,6 +14,11 @@
 //! transposed activation `Xᵀ` as `A` costs nothing extra: the tile's `MR`
 //! elements of one column are `MR` consecutive floats of a row of `X`.
 //!
+//! Instead of writing `C`, the kernel can hand each finished tile to a
+//! visitor ([`Out::Blocks`]): Adam's update of a weight then reads its
+//! gradient while it is still in registers' reach, and no gradient buffer is
+//! written or read back (see [`Tensor::for_each_block`](crate::Tensor::for_each_block)).
+//!
 //! The tile sizes keep the accumulators, `B`'s vectors and the broadcast in
 //! the 32 vector registers of AVX-512 (16 with AVX2). A column panel of `B`
 //! (`k × 64` floats) stays in L2 while the row tiles pass over it.
@@ -22,21 +27,34 @@
 use std::arch::x86_64::*;
 
 use crate::scalar::strided_len;
+use crate::tensor::storage::Block;
+
+/// Where a product's values go.
+pub enum Out<'a, T> {
+    /// Written into `C`, whose `(i, j)` is at `c[i·s.0 + j·s.1]`.
+    Matrix(&'a mut [T], (usize, usize)),
+    /// Handed to a visitor tile by tile, as blocks of a row-major `m × n`
+    /// matrix, and not kept.
+    Blocks(&'a mut Visit<'a, T>),
+}
+
+/// A visitor of a product's blocks.
+pub type Visit<'v, T> = dyn FnMut(Block<'_, T>) + 'v;
 
 /// `C = A · B` for `C: m × n`, `A: m × k` and `B: k × n`, where element
-/// `(i, p)` of `A` is at `a[i·sa.0 + p·sa.1]`, `(p, j)` of `B` at
-/// `b[p·rsb + j]` and `(i, j)` of `C` at `c[i·sc.0 + j·sc.1]`. Returns
-/// `false`, leaving `c` untouched, when the CPU has neither AVX-512F nor
-/// AVX2 with FMA; the caller then uses the platform GEMM.
+/// `(i, p)` of `A` is at `a[i·sa.0 + p·sa.1]` and `(p, j)` of `B` at
+/// `b[p·rsb + j]`; `out` says where `C` goes. Returns `false`, having
+/// written and visited nothing, when the CPU has neither AVX-512F nor AVX2
+/// with FMA; the caller then uses the platform GEMM.
 ///
 /// **Panics** if a slice is too short for its strides.
 ///
 /// ```
-/// use adjoint_runtime::ops::panel::gemm;
+/// use adjoint_runtime::ops::panel::{gemm, Out};
 /// // [[1, 2], [3, 4]] · [[1], [1]] = [[3], [7]]
 /// let (a, b) = ([1.0_f32, 2.0, 3.0, 4.0], [1.0, 1.0]);
 /// let mut c = [0.0; 2];
-/// if gemm(2, 2, 1, &a, (2, 1), &b, 1, &mut c, (1, 1)) {
+/// if gemm(2, 2, 1, &a, (2, 1), &b, 1, Out::Matrix(&mut c, (1, 1))) {
 ///     assert_eq!(c, [3.0, 7.0]);
 /// }
 /// ```
@@ -49,34 +67,55 @@ pub fn gemm(
     sa: (usize, usize),
     b: &[f32],
     rsb: usize,
-    c: &mut [f32],
-    sc: (usize, usize),
+    out: Out<'_, f32>,
 ) -> bool {
     assert!(
-        a.len() >= strided_len(m, sa.0, k, sa.1)
-            && b.len() >= strided_len(k, rsb, n, 1)
-            && c.len() >= strided_len(m, sc.0, n, sc.1),
-        "panel::gemm: buffers too small for {m}x{k} · {k}x{n}"
+        a.len() >= strided_len(m, sa.0, k, sa.1) && b.len() >= strided_len(k, rsb, n, 1),
+        "panel::gemm: operands too small for {m}x{k} · {k}x{n}"
     );
-    let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    // Visited blocks are described as parts of a row-major C; `c` is then
+    // never written (nor read).
+    let (c, sc, mut visit) = match out {
+        Out::Matrix(c, sc) => {
+            assert!(
+                c.len() >= strided_len(m, sc.0, n, sc.1),
+                "panel::gemm: output too small for {m}x{n} with strides {sc:?}"
+            );
+            (c.as_mut_ptr(), sc, None)
+        }
+        Out::Blocks(visit) => (std::ptr::NonNull::dangling().as_ptr(), (n, 1), Some(visit)),
+    };
+    let ops = Operands {
+        k,
+        a: a.as_ptr(),
+        sa,
+        b: b.as_ptr(),
+        rsb,
+        c,
+        sc,
+        corner: 0,
+    };
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked just above), and the
-            // assertion keeps every index the tiles use inside the slices.
-            unsafe { products_avx512(m, k, n, a, sa, b, rsb, c, sc) };
+            // assertions keep every index the tiles use inside the slices.
+            unsafe { products_avx512(&ops, m, n, &mut visit) };
             return true;
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above, for AVX2 and FMA.
-            unsafe { products_avx2(m, k, n, a, sa, b, rsb, c, sc) };
+            unsafe { products_avx2(&ops, m, n, &mut visit) };
             return true;
         }
     }
-    let _ = (m, k, n, a, sa, b, rsb, c, sc);
+    let _ = (ops, m, n, &mut visit);
     false
 }
+
+/// The visitor of [`Out::Blocks`], if the product has one.
+type Sink<'s, 'v> = Option<&'s mut Visit<'v, f32>>;
 
 /// One instruction set's vector of `f32` lanes: what a tile needs.
 ///
@@ -189,64 +228,14 @@ unsafe impl Lanes for Avx2 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn products_avx512(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    sa: (usize, usize),
-    b: *const f32,
-    rsb: usize,
-    c: *mut f32,
-    sc: (usize, usize),
-) {
-    unsafe {
-        panels::<Avx512>(
-            &Operands {
-                k,
-                a,
-                sa,
-                b,
-                rsb,
-                c,
-                sc,
-            },
-            m,
-            n,
-        )
-    }
+unsafe fn products_avx512(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
+    unsafe { panels::<Avx512>(ops, m, n, sink) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn products_avx2(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    sa: (usize, usize),
-    b: *const f32,
-    rsb: usize,
-    c: *mut f32,
-    sc: (usize, usize),
-) {
-    unsafe {
-        panels::<Avx2>(
-            &Operands {
-                k,
-                a,
-                sa,
-                b,
-                rsb,
-                c,
-                sc,
-            },
-            m,
-            n,
-        )
-    }
+unsafe fn products_avx2(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
+    unsafe { panels::<Avx2>(ops, m, n, sink) }
 }
 
 /// The operands of one product, as pointers with their strides (see
@@ -260,17 +249,22 @@ struct Operands {
     rsb: usize,
     c: *mut f32,
     sc: (usize, usize),
+    /// The index in `C` of the block's corner, `i·sc.0 + j·sc.1`.
+    corner: usize,
 }
 
 impl Operands {
     /// The operands of the block of `C` whose corner is `(i, j)`.
     #[inline(always)]
     unsafe fn at(&self, i: usize, j: usize) -> Operands {
+        let offset = i * self.sc.0 + j * self.sc.1;
         unsafe {
             Operands {
                 a: self.a.add(i * self.sa.0),
                 b: self.b.add(j),
-                c: self.c.add(i * self.sc.0 + j * self.sc.1),
+                // Wrapping: for visited blocks `c` is a dangling pointer.
+                c: self.c.wrapping_add(offset),
+                corner: self.corner + offset,
                 ..*self
             }
         }
@@ -279,17 +273,17 @@ impl Operands {
 
 /// Column panels of `MAX_NV` vectors; each is swept by row tiles.
 #[inline(always)]
-unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize) {
+unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
     let width = L::N * L::MAX_NV;
     for j in (0..n).step_by(width) {
         let cols = width.min(n - j);
         let ops = unsafe { ops.at(0, j) };
         unsafe {
             match cols.div_ceil(L::N) {
-                1 => rows::<L, 1>(&ops, m, cols),
-                2 => rows::<L, 2>(&ops, m, cols),
-                3 => rows::<L, 3>(&ops, m, cols),
-                _ => rows::<L, 4>(&ops, m, cols),
+                1 => rows::<L, 1>(&ops, m, cols, sink),
+                2 => rows::<L, 2>(&ops, m, cols, sink),
+                3 => rows::<L, 3>(&ops, m, cols, sink),
+                _ => rows::<L, 4>(&ops, m, cols, sink),
             }
         }
     }
@@ -298,7 +292,12 @@ unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize) {
 /// All `m` rows of one panel `cols` wide (`NV` vectors): full tiles, then
 /// the remaining rows in tiles of 4, 2 and 1.
 #[inline(always)]
-unsafe fn rows<L: Lanes, const NV: usize>(ops: &Operands, m: usize, cols: usize) {
+unsafe fn rows<L: Lanes, const NV: usize>(
+    ops: &Operands,
+    m: usize,
+    cols: usize,
+    sink: &mut Sink<'_, '_>,
+) {
     let masks: [L::Mask; NV] =
         std::array::from_fn(|v| unsafe { L::mask(cols.saturating_sub(v * L::N).min(L::N)) });
     let full = L::TILE_ROWS[NV];
@@ -306,22 +305,22 @@ unsafe fn rows<L: Lanes, const NV: usize>(ops: &Operands, m: usize, cols: usize)
     unsafe {
         while i + full <= m {
             match full {
-                12 => tile::<L, 12, NV>(&ops.at(i, 0), &masks, cols),
-                8 => tile::<L, 8, NV>(&ops.at(i, 0), &masks, cols),
-                _ => tile::<L, 6, NV>(&ops.at(i, 0), &masks, cols),
+                12 => tile::<L, 12, NV>(&ops.at(i, 0), &masks, cols, sink),
+                8 => tile::<L, 8, NV>(&ops.at(i, 0), &masks, cols, sink),
+                _ => tile::<L, 6, NV>(&ops.at(i, 0), &masks, cols, sink),
             }
             i += full;
         }
         while i + 4 <= m {
-            tile::<L, 4, NV>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 4, NV>(&ops.at(i, 0), &masks, cols, sink);
             i += 4;
         }
         if i + 2 <= m {
-            tile::<L, 2, NV>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 2, NV>(&ops.at(i, 0), &masks, cols, sink);
             i += 2;
         }
         if i < m {
-            tile::<L, 1, NV>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 1, NV>(&ops.at(i, 0), &masks, cols, sink);
         }
     }
 }
@@ -333,6 +332,7 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
     ops: &Operands,
     masks: &[L::Mask; NV],
     cols: usize,
+    sink: &mut Sink<'_, '_>,
 ) {
     let Operands {
         k,
@@ -342,6 +342,7 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
         rsb,
         c,
         sc,
+        corner,
     } = *ops;
     unsafe {
         let mut acc = [[L::zero(); NV]; MR];
@@ -355,7 +356,23 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
                 }
             }
         }
-        if sc.1 == 1 {
+        if let Some(visit) = sink {
+            let mut buf = [[0.0f32; 64]; MR];
+            let all = L::mask(L::N);
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (v, &o) in acc_r.iter().enumerate() {
+                    L::store(buf[r].as_mut_ptr().add(v * L::N), all, o);
+                }
+            }
+            visit(Block {
+                start: corner,
+                stride: sc.0,
+                rows: MR,
+                cols,
+                width: 64,
+                values: buf.as_flattened(),
+            });
+        } else if sc.1 == 1 {
             for (r, acc_r) in acc.iter().enumerate() {
                 for (v, &o) in acc_r.iter().enumerate() {
                     L::store(c.add(r * sc.0 + v * L::N), masks[v], o);
@@ -407,25 +424,72 @@ mod tests {
         c
     }
 
+    /// A kernel entry point: `products_avx512` or `products_avx2`.
+    type Entry = unsafe fn(&Operands, usize, usize, &mut Sink<'_, '_>);
+
+    /// `C` from one entry point, written (`sc: Some`) or gathered from the
+    /// visited blocks (`sc: None`, checking that each element comes once).
+    fn run(
+        entry: Entry,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        sa: (usize, usize),
+        b: &[f32],
+        rsb: usize,
+        sc: Option<(usize, usize)>,
+    ) -> Vec<f32> {
+        let mut c = vec![f32::NAN; m * n];
+        let mut ops = Operands {
+            k,
+            a: a.as_ptr(),
+            sa,
+            b: b.as_ptr(),
+            rsb,
+            c: c.as_mut_ptr(),
+            sc: sc.unwrap_or((n, 1)),
+            corner: 0,
+        };
+        let mut seen = vec![0u8; m * n];
+        let mut gathered = vec![f32::NAN; m * n];
+        let mut visit = |block: Block<'_, f32>| {
+            for r in 0..block.rows {
+                let (start, run) = block.run(r);
+                for (j, &v) in run.iter().enumerate() {
+                    seen[start + j] += 1;
+                    gathered[start + j] = v;
+                }
+            }
+        };
+        let mut sink: Sink<'_, '_> = if sc.is_some() { None } else { Some(&mut visit) };
+        if sc.is_none() {
+            ops.c = std::ptr::NonNull::dangling().as_ptr();
+        }
+        // SAFETY: the caller checked the CPU's features, and every buffer
+        // fits its strides.
+        unsafe { entry(&ops, m, n, &mut sink) };
+        match sc {
+            Some(sc) => (0..m * n)
+                .map(|e| c[(e / n) * sc.0 + (e % n) * sc.1])
+                .collect(),
+            None => {
+                assert!(
+                    seen.iter().all(|&s| s == 1),
+                    "{m}x{k}x{n}: an element visited other than once"
+                );
+                gathered
+            }
+        }
+    }
+
     /// Both instruction sets, every tile shape and remainder, both layouts
-    /// of A and of C, against the naive product.
+    /// of A, and C written in both layouts or visited, against the naive
+    /// product.
     #[test]
     fn every_shape_matches_the_naive_product() {
         let value = |i: usize| ((i * 7919) % 23) as f32 / 11.0 - 1.0;
-        let isas: [(
-            bool,
-            unsafe fn(
-                usize,
-                usize,
-                usize,
-                *const f32,
-                (usize, usize),
-                *const f32,
-                usize,
-                *mut f32,
-                (usize, usize),
-            ),
-        ); 2] = [
+        let isas: [(bool, Entry); 2] = [
             (
                 std::arch::is_x86_feature_detected!("avx512f"),
                 products_avx512,
@@ -436,7 +500,7 @@ mod tests {
                 products_avx2,
             ),
         ];
-        for (present, product) in isas {
+        for (present, entry) in isas {
             if !present {
                 continue;
             }
@@ -447,32 +511,13 @@ mod tests {
                         let b: Vec<f32> = (0..k * (n + 3)).map(|i| value(i + 5)).collect();
                         for sa in [(k, 1), (1, m)] {
                             let want = naive(m, k, n, &a, sa, &b, n + 3);
-                            for sc in [(n, 1), (1, m)] {
-                                let mut c = vec![f32::NAN; m * n];
-                                // SAFETY: the CPU has the features (checked
-                                // above) and every buffer fits its strides.
-                                unsafe {
-                                    product(
-                                        m,
-                                        k,
-                                        n,
-                                        a.as_ptr(),
-                                        sa,
-                                        b.as_ptr(),
-                                        n + 3,
-                                        c.as_mut_ptr(),
-                                        sc,
-                                    )
-                                };
-                                for i in 0..m {
-                                    for j in 0..n {
-                                        let got = c[i * sc.0 + j * sc.1];
-                                        let want = want[i * n + j];
-                                        assert!(
-                                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                                            "{m}x{k}x{n} sa {sa:?} sc {sc:?} at ({i}, {j}): {got} vs {want}"
-                                        );
-                                    }
+                            for sc in [Some((n, 1)), Some((1, m)), None] {
+                                let got = run(entry, m, k, n, &a, sa, &b, n + 3, sc);
+                                for (e, (got, want)) in got.iter().zip(&want).enumerate() {
+                                    assert!(
+                                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                        "{m}x{k}x{n} sa {sa:?} sc {sc:?} at {e}: {got} vs {want}"
+                                    );
                                 }
                             }
                         }

@@ -86,9 +86,46 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn deferred(shape: &[usize], f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
         Tensor {
-            data: Arc::new(Data::deferred(shape.iter().product(), f)),
+            data: Arc::new(Data::deferred(shape.iter().product(), f, None)),
             shape: Dims::new(shape),
         }
+    }
+
+    /// [`Tensor::deferred`], with a second way to make the same values:
+    /// `stream` hands them to a visitor block by block, without a buffer, for
+    /// [`Tensor::for_each_block`]. It returns `false`, having visited
+    /// nothing, where it cannot; the values are then made by `f`.
+    pub(crate) fn deferred_streaming(
+        shape: &[usize],
+        f: impl FnOnce() -> Vec<T> + Send + 'static,
+        stream: storage::Stream<T>,
+    ) -> Self {
+        Tensor {
+            data: Arc::new(Data::deferred(shape.iter().product(), f, Some(stream))),
+            shape: Dims::new(shape),
+        }
+    }
+
+    /// Calls `visit` on blocks of this tensor's values that together cover
+    /// every element once, in an unspecified order. A deferred weight
+    /// gradient (from [`matmul_vjp`](crate::ops::linalg::matmul_vjp)) is
+    /// computed block by block straight into `visit` and not kept, so a
+    /// consumer that needs each value once (Adam's update) reads it while it
+    /// is in cache, and no buffer for it is written. Any other tensor is
+    /// visited as one block.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::from_vec(vec![1.0_f32, 2.0, 3.0], &[3]);
+    /// let mut sum = 0.0;
+    /// t.for_each_block(|block| {
+    ///     for r in 0..block.rows {
+    ///         sum += block.run(r).1.iter().sum::<f32>();
+    ///     }
+    /// });
+    /// assert_eq!(sum, 6.0);
+    /// ```
+    pub fn for_each_block(&self, mut visit: impl FnMut(storage::Block<'_, T>)) {
+        self.data.stream(&mut visit);
     }
 
     /// True for a tensor made by [`Tensor::zeros`] (whose values are made

@@ -147,6 +147,41 @@ pub fn idle_bytes<T: Float>() -> usize {
     T::with_pool(|p| p.bytes).unwrap_or(0)
 }
 
+/// A rectangle of a tensor's values, handed to a consumer while they are
+/// being made (see [`Tensor::for_each_block`](crate::Tensor::for_each_block)):
+/// `rows` runs of `cols` values; run `r` is `values[r·width..][..cols]` and
+/// holds the tensor's elements `start + r·stride ..` (row-major order).
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a, T> {
+    /// The tensor's element (row-major index) of the first value.
+    pub start: usize,
+    /// How far apart, in the tensor, the first elements of two runs are.
+    pub stride: usize,
+    /// The number of runs.
+    pub rows: usize,
+    /// Values per run.
+    pub cols: usize,
+    /// How far apart, in `values`, two runs are.
+    pub width: usize,
+    /// The values.
+    pub values: &'a [T],
+}
+
+impl<'a, T> Block<'a, T> {
+    /// Run `r`: the tensor's elements `start + r·stride ..` for `cols` of them.
+    pub fn run(&self, r: usize) -> (usize, &'a [T]) {
+        (
+            self.start + r * self.stride,
+            &self.values[r * self.width..][..self.cols],
+        )
+    }
+}
+
+/// Hands a deferred tensor's values to `visit` in blocks as it makes them,
+/// without keeping them; returns `false`, having visited nothing, when it
+/// cannot (the values must then be made the ordinary way).
+pub(crate) type Stream<T> = Box<dyn Fn(&mut dyn FnMut(Block<'_, T>)) -> bool + Send + Sync>;
+
 /// How deferred values are made.
 pub(crate) enum Recipe<T> {
     /// All zeros.
@@ -169,6 +204,9 @@ pub(crate) enum Data<T: Float> {
         made: OnceLock<Vec<T>>,
         /// The recipe, until it runs.
         recipe: Mutex<Option<Recipe<T>>>,
+        /// Another way to make the same values, block by block, for a
+        /// consumer that needs each value once (Adam's update).
+        stream: Option<Stream<T>>,
     },
 }
 
@@ -180,17 +218,49 @@ impl<T: Float> Data<T> {
             zero: true,
             made: OnceLock::new(),
             recipe: Mutex::new(Some(Recipe::Zeros)),
+            stream: None,
         }
     }
 
-    /// `len` values computed by `f` at the first read.
-    pub(crate) fn deferred(len: usize, f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
+    /// `len` values computed by `f` at the first read, or streamed by
+    /// `stream` (see [`Data::stream`]).
+    pub(crate) fn deferred(
+        len: usize,
+        f: impl FnOnce() -> Vec<T> + Send + 'static,
+        stream: Option<Stream<T>>,
+    ) -> Self {
         Data::Deferred {
             len,
             zero: false,
             made: OnceLock::new(),
             recipe: Mutex::new(Some(Recipe::Compute(Box::new(f)))),
+            stream,
         }
+    }
+
+    /// Visits the values in blocks: made by the stream of values not made
+    /// yet (which leaves them unmade: a later read computes them again,
+    /// with the same result), else all at once as one block.
+    pub(crate) fn stream(&self, visit: &mut dyn FnMut(Block<'_, T>)) {
+        if let Data::Deferred {
+            made,
+            stream: Some(stream),
+            ..
+        } = self
+            && made.get().is_none()
+            && stream(visit)
+        {
+            return;
+        }
+        let values = self.values();
+        visit(Block {
+            start: 0,
+            stride: values.len(),
+            rows: 1,
+            cols: values.len(),
+            width: values.len(),
+            values,
+        });
     }
 
     /// The number of elements.
