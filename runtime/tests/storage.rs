@@ -190,14 +190,15 @@ fn a_deferred_tensor_whose_computation_panicked_does_not_read_as_zeros() {
 fn a_streamed_weight_gradient_updates_adam_exactly_as_a_buffer_does() {
     use adjoint_runtime::optim::{Adam, Optimizer};
     let mut rng = Rng::seed(11);
-    // Shapes around the kernel's tiles: 100 rows (6-row tiles and a
-    // remainder), 130 columns (two 64-wide panels and a narrow one).
-    let x = Tensor::<f32>::randn(&[64, 100], 0.0, 1.0, &mut rng);
-    let dy = Tensor::<f32>::randn(&[64, 130], 0.0, 1.0, &mut rng);
-    let w = Tensor::<f32>::randn(&[100, 130], 0.0, 1.0, &mut rng);
+    // Shapes around the kernel's tiles: 300 rows (several blocks of rows,
+    // 6-row tiles and a remainder), 208 columns (three 64-wide panels and
+    // a narrow one; a multiple of 16, so it is not computed transposed).
+    let x = Tensor::<f32>::randn(&[64, 300], 0.0, 1.0, &mut rng);
+    let dy = Tensor::<f32>::randn(&[64, 208], 0.0, 1.0, &mut rng);
+    let w = Tensor::<f32>::randn(&[300, 208], 0.0, 1.0, &mut rng);
 
     let (_, streamed) = matmul_vjp(&dy, &x, &w);
-    let (mut seen, mut blocks) = (vec![0u32; 100 * 130], 0);
+    let (mut seen, mut blocks) = (vec![0u32; 300 * 208], 0);
     streamed.for_each_block(|block| {
         blocks += 1;
         for r in 0..block.rows {
@@ -208,14 +209,17 @@ fn a_streamed_weight_gradient_updates_adam_exactly_as_a_buffer_does() {
         }
     });
     assert!(seen.iter().all(|&s| s == 1), "every element once");
-    // Where the unpacked kernel runs, the gradient came in tiles.
+    // Where the unpacked kernel runs, the gradient came in blocks.
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        assert!(blocks > 1, "streamed in tiles, not made as one buffer");
+        assert!(
+            blocks > 1,
+            "streamed in blocks of rows, not made as one buffer"
+        );
     }
 
     let (_, buffered) = matmul_vjp(&dy, &x, &w);
-    let buffered = Tensor::from_vec(buffered.to_vec(), &[100, 130]);
+    let buffered = Tensor::from_vec(buffered.to_vec(), &[300, 208]);
     let (mut w_streamed, mut w_buffered) = (w.clone(), w.clone());
     let (mut adam_streamed, mut adam_buffered) = (Adam::new(1e-2), Adam::new(1e-2));
     for _ in 0..3 {

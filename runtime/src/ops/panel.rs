@@ -14,10 +14,11 @@
 //! transposed activation `Xᵀ` as `A` costs nothing extra: the tile's `MR`
 //! elements of one column are `MR` consecutive floats of a row of `X`.
 //!
-//! Instead of writing `C`, the kernel can hand each finished tile to a
-//! visitor ([`Out::Blocks`]): Adam's update of a weight then reads its
-//! gradient while it is still in registers' reach, and no gradient buffer is
-//! written or read back (see [`Tensor::for_each_block`](crate::Tensor::for_each_block)).
+//! Instead of writing `C`, the kernel can hand it to a visitor a block of
+//! whole rows at a time ([`Out::Blocks`]), made in a small buffer that
+//! stays in cache: Adam's update of a weight then reads its gradient from
+//! there, and no buffer for the whole gradient is written or read back (see
+//! [`Tensor::for_each_block`](crate::Tensor::for_each_block)).
 //!
 //! The tile sizes keep the accumulators, `B`'s vectors and the broadcast in
 //! the 32 vector registers of AVX-512 (16 with AVX2). A column panel of `B`
@@ -33,13 +34,21 @@ use crate::tensor::storage::Block;
 pub enum Out<'a, T> {
     /// Written into `C`, whose `(i, j)` is at `c[i·s.0 + j·s.1]`.
     Matrix(&'a mut [T], (usize, usize)),
-    /// Handed to a visitor tile by tile, as blocks of a row-major `m × n`
-    /// matrix, and not kept.
+    /// Handed to a visitor in blocks of whole rows of a row-major `m × n`
+    /// matrix, and not kept. Only where `B` is small enough to be read once
+    /// per block from cache ([`STREAM_B_MAX`]); [`gemm`] returns `false`
+    /// otherwise.
     Blocks(&'a mut Visit<'a, T>),
 }
 
 /// A visitor of a product's blocks.
 pub type Visit<'v, T> = dyn FnMut(Block<'_, T>) + 'v;
+
+/// The largest `B`, in bytes, for [`Out::Blocks`]: each block of rows reads
+/// all of `B` again, so it must stay in L2.
+pub const STREAM_B_MAX: usize = 256 << 10;
+/// Bytes of the buffer a block of rows is made in (within L2, beside `B`).
+const BLOCK_BYTES: usize = 64 << 10;
 
 /// `C = A · B` for `C: m × n`, `A: m × k` and `B: k × n`, where element
 /// `(i, p)` of `A` is at `a[i·sa.0 + p·sa.1]` and `(p, j)` of `B` at
@@ -73,49 +82,90 @@ pub fn gemm(
         a.len() >= strided_len(m, sa.0, k, sa.1) && b.len() >= strided_len(k, rsb, n, 1),
         "panel::gemm: operands too small for {m}x{k} · {k}x{n}"
     );
-    // Visited blocks are described as parts of a row-major C; `c` is then
-    // never written (nor read).
-    let (c, sc, mut visit) = match out {
-        Out::Matrix(c, sc) => {
-            assert!(
-                c.len() >= strided_len(m, sc.0, n, sc.1),
-                "panel::gemm: output too small for {m}x{n} with strides {sc:?}"
-            );
-            (c.as_mut_ptr(), sc, None)
-        }
-        Out::Blocks(visit) => (std::ptr::NonNull::dangling().as_ptr(), (n, 1), Some(visit)),
-    };
     let ops = Operands {
         k,
         a: a.as_ptr(),
         sa,
         b: b.as_ptr(),
         rsb,
-        c,
-        sc,
-        corner: 0,
+        c: std::ptr::null_mut(),
+        sc: (n, 1),
     };
+    let Some(entry) = entry() else {
+        return false;
+    };
+    match out {
+        Out::Matrix(c, sc) => {
+            assert!(
+                c.len() >= strided_len(m, sc.0, n, sc.1),
+                "panel::gemm: output too small for {m}x{n} with strides {sc:?}"
+            );
+            let ops = Operands {
+                c: c.as_mut_ptr(),
+                sc,
+                ..ops
+            };
+            // SAFETY: `entry` checked the CPU's features, and the
+            // assertions keep every index the tiles use inside the slices.
+            unsafe { entry(&ops, m, n) };
+            true
+        }
+        Out::Blocks(visit) => blocks(entry, &ops, m, n, visit),
+    }
+}
+
+/// A kernel entry point: all of `C` for the operands.
+type Entry = unsafe fn(&Operands, usize, usize);
+
+/// The entry point for this CPU's widest vectors, or `None` where it has
+/// neither AVX-512F nor AVX2 with FMA.
+fn entry() -> Option<Entry> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above), and the
-            // assertions keep every index the tiles use inside the slices.
-            unsafe { products_avx512(&ops, m, n, &mut visit) };
-            return true;
+            return Some(products_avx512);
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: as above, for AVX2 and FMA.
-            unsafe { products_avx2(&ops, m, n, &mut visit) };
-            return true;
+            return Some(products_avx2);
         }
     }
-    let _ = (ops, m, n, &mut visit);
-    false
+    None
 }
 
-/// The visitor of [`Out::Blocks`], if the product has one.
-type Sink<'s, 'v> = Option<&'s mut Visit<'v, f32>>;
+/// [`Out::Blocks`]: `C` made a block of rows at a time in a buffer, each
+/// block visited whole (its rows are contiguous, so as one run).
+fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_, f32>) -> bool {
+    if ops.k * n * size_of::<f32>() > STREAM_B_MAX {
+        return false;
+    }
+    let height = (BLOCK_BYTES / size_of::<f32>() / n.max(1)).clamp(1, m.max(1));
+    let mut buf: Vec<f32> = crate::tensor::storage::take(height * n);
+    for i in (0..m).step_by(height) {
+        let rows = height.min(m - i);
+        let block = Operands {
+            // SAFETY (offset): row i < m of A.
+            a: unsafe { ops.a.add(i * ops.sa.0) },
+            c: buf.as_mut_ptr(),
+            sc: (n, 1),
+            ..*ops
+        };
+        // SAFETY: `entry` checked the CPU's features; A's rows i.. and B
+        // are inside the slices `gemm` checked, and the buffer holds
+        // `rows × n` values.
+        unsafe { entry(&block, rows, n) };
+        visit(Block {
+            start: i * n,
+            stride: rows * n,
+            rows: 1,
+            cols: rows * n,
+            width: rows * n,
+            values: &buf[..rows * n],
+        });
+    }
+    crate::tensor::storage::give(buf);
+    true
+}
 
 /// One instruction set's vector of `f32` lanes: what a tile needs.
 ///
@@ -228,14 +278,14 @@ unsafe impl Lanes for Avx2 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn products_avx512(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
-    unsafe { panels::<Avx512>(ops, m, n, sink) }
+unsafe fn products_avx512(ops: &Operands, m: usize, n: usize) {
+    unsafe { panels::<Avx512>(ops, m, n) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn products_avx2(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
-    unsafe { panels::<Avx2>(ops, m, n, sink) }
+unsafe fn products_avx2(ops: &Operands, m: usize, n: usize) {
+    unsafe { panels::<Avx2>(ops, m, n) }
 }
 
 /// The operands of one product, as pointers with their strides (see
@@ -249,22 +299,17 @@ struct Operands {
     rsb: usize,
     c: *mut f32,
     sc: (usize, usize),
-    /// The index in `C` of the block's corner, `i·sc.0 + j·sc.1`.
-    corner: usize,
 }
 
 impl Operands {
     /// The operands of the block of `C` whose corner is `(i, j)`.
     #[inline(always)]
     unsafe fn at(&self, i: usize, j: usize) -> Operands {
-        let offset = i * self.sc.0 + j * self.sc.1;
         unsafe {
             Operands {
                 a: self.a.add(i * self.sa.0),
                 b: self.b.add(j),
-                // Wrapping: for visited blocks `c` is a dangling pointer.
-                c: self.c.wrapping_add(offset),
-                corner: self.corner + offset,
+                c: self.c.add(i * self.sc.0 + j * self.sc.1),
                 ..*self
             }
         }
@@ -273,17 +318,17 @@ impl Operands {
 
 /// Column panels of `MAX_NV` vectors; each is swept by row tiles.
 #[inline(always)]
-unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'_, '_>) {
+unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize) {
     let width = L::N * L::MAX_NV;
     for j in (0..n).step_by(width) {
         let cols = width.min(n - j);
         let ops = unsafe { ops.at(0, j) };
         unsafe {
             match cols.div_ceil(L::N) {
-                1 => rows::<L, 1>(&ops, m, cols, sink),
-                2 => rows::<L, 2>(&ops, m, cols, sink),
-                3 => rows::<L, 3>(&ops, m, cols, sink),
-                _ => rows::<L, 4>(&ops, m, cols, sink),
+                1 => rows::<L, 1>(&ops, m, cols),
+                2 => rows::<L, 2>(&ops, m, cols),
+                3 => rows::<L, 3>(&ops, m, cols),
+                _ => rows::<L, 4>(&ops, m, cols),
             }
         }
     }
@@ -292,12 +337,7 @@ unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize, sink: &mut Sink<'
 /// All `m` rows of one panel `cols` wide (`NV` vectors): full tiles, then
 /// the remaining rows in tiles of 4, 2 and 1.
 #[inline(always)]
-unsafe fn rows<L: Lanes, const NV: usize>(
-    ops: &Operands,
-    m: usize,
-    cols: usize,
-    sink: &mut Sink<'_, '_>,
-) {
+unsafe fn rows<L: Lanes, const NV: usize>(ops: &Operands, m: usize, cols: usize) {
     let masks: [L::Mask; NV] =
         std::array::from_fn(|v| unsafe { L::mask(cols.saturating_sub(v * L::N).min(L::N)) });
     let full = L::TILE_ROWS[NV];
@@ -305,22 +345,22 @@ unsafe fn rows<L: Lanes, const NV: usize>(
     unsafe {
         while i + full <= m {
             match full {
-                12 => tile::<L, 12, NV>(&ops.at(i, 0), &masks, cols, sink),
-                8 => tile::<L, 8, NV>(&ops.at(i, 0), &masks, cols, sink),
-                _ => tile::<L, 6, NV>(&ops.at(i, 0), &masks, cols, sink),
+                12 => tile::<L, 12, NV>(&ops.at(i, 0), &masks, cols),
+                8 => tile::<L, 8, NV>(&ops.at(i, 0), &masks, cols),
+                _ => tile::<L, 6, NV>(&ops.at(i, 0), &masks, cols),
             }
             i += full;
         }
         while i + 4 <= m {
-            tile::<L, 4, NV>(&ops.at(i, 0), &masks, cols, sink);
+            tile::<L, 4, NV>(&ops.at(i, 0), &masks, cols);
             i += 4;
         }
         if i + 2 <= m {
-            tile::<L, 2, NV>(&ops.at(i, 0), &masks, cols, sink);
+            tile::<L, 2, NV>(&ops.at(i, 0), &masks, cols);
             i += 2;
         }
         if i < m {
-            tile::<L, 1, NV>(&ops.at(i, 0), &masks, cols, sink);
+            tile::<L, 1, NV>(&ops.at(i, 0), &masks, cols);
         }
     }
 }
@@ -332,7 +372,6 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
     ops: &Operands,
     masks: &[L::Mask; NV],
     cols: usize,
-    sink: &mut Sink<'_, '_>,
 ) {
     let Operands {
         k,
@@ -342,7 +381,6 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
         rsb,
         c,
         sc,
-        corner,
     } = *ops;
     unsafe {
         let mut acc = [[L::zero(); NV]; MR];
@@ -356,23 +394,7 @@ unsafe fn tile<L: Lanes, const MR: usize, const NV: usize>(
                 }
             }
         }
-        if let Some(visit) = sink {
-            let mut buf = [[0.0f32; 64]; MR];
-            let all = L::mask(L::N);
-            for (r, acc_r) in acc.iter().enumerate() {
-                for (v, &o) in acc_r.iter().enumerate() {
-                    L::store(buf[r].as_mut_ptr().add(v * L::N), all, o);
-                }
-            }
-            visit(Block {
-                start: corner,
-                stride: sc.0,
-                rows: MR,
-                cols,
-                width: 64,
-                values: buf.as_flattened(),
-            });
-        } else if sc.1 == 1 {
+        if sc.1 == 1 {
             for (r, acc_r) in acc.iter().enumerate() {
                 for (v, &o) in acc_r.iter().enumerate() {
                     L::store(c.add(r * sc.0 + v * L::N), masks[v], o);
@@ -424,11 +446,9 @@ mod tests {
         c
     }
 
-    /// A kernel entry point: `products_avx512` or `products_avx2`.
-    type Entry = unsafe fn(&Operands, usize, usize, &mut Sink<'_, '_>);
-
     /// `C` from one entry point, written (`sc: Some`) or gathered from the
     /// visited blocks (`sc: None`, checking that each element comes once).
+    #[allow(clippy::too_many_arguments)]
     fn run(
         entry: Entry,
         m: usize,
@@ -441,7 +461,7 @@ mod tests {
         sc: Option<(usize, usize)>,
     ) -> Vec<f32> {
         let mut c = vec![f32::NAN; m * n];
-        let mut ops = Operands {
+        let ops = Operands {
             k,
             a: a.as_ptr(),
             sa,
@@ -449,38 +469,31 @@ mod tests {
             rsb,
             c: c.as_mut_ptr(),
             sc: sc.unwrap_or((n, 1)),
-            corner: 0,
         };
-        let mut seen = vec![0u8; m * n];
-        let mut gathered = vec![f32::NAN; m * n];
-        let mut visit = |block: Block<'_, f32>| {
-            for r in 0..block.rows {
-                let (start, run) = block.run(r);
-                for (j, &v) in run.iter().enumerate() {
-                    seen[start + j] += 1;
-                    gathered[start + j] = v;
+        let Some(sc) = sc else {
+            let mut seen = vec![0u8; m * n];
+            let mut visit = |block: Block<'_, f32>| {
+                for r in 0..block.rows {
+                    let (start, run) = block.run(r);
+                    for (j, &v) in run.iter().enumerate() {
+                        seen[start + j] += 1;
+                        c[start + j] = v;
+                    }
                 }
-            }
+            };
+            assert!(blocks(entry, &ops, m, n, &mut visit));
+            assert!(
+                seen.iter().all(|&s| s == 1),
+                "{m}x{k}x{n}: an element visited other than once"
+            );
+            return c;
         };
-        let mut sink: Sink<'_, '_> = if sc.is_some() { None } else { Some(&mut visit) };
-        if sc.is_none() {
-            ops.c = std::ptr::NonNull::dangling().as_ptr();
-        }
         // SAFETY: the caller checked the CPU's features, and every buffer
         // fits its strides.
-        unsafe { entry(&ops, m, n, &mut sink) };
-        match sc {
-            Some(sc) => (0..m * n)
-                .map(|e| c[(e / n) * sc.0 + (e % n) * sc.1])
-                .collect(),
-            None => {
-                assert!(
-                    seen.iter().all(|&s| s == 1),
-                    "{m}x{k}x{n}: an element visited other than once"
-                );
-                gathered
-            }
-        }
+        unsafe { entry(&ops, m, n) };
+        (0..m * n)
+            .map(|e| c[(e / n) * sc.0 + (e % n) * sc.1])
+            .collect()
     }
 
     /// Both instruction sets, every tile shape and remainder, both layouts
@@ -504,7 +517,7 @@ mod tests {
             if !present {
                 continue;
             }
-            for m in [1, 2, 3, 5, 7, 13, 25, 64] {
+            for m in [1, 2, 3, 5, 7, 13, 25, 64, 300] {
                 for n in [1, 7, 10, 16, 17, 33, 48, 63, 64, 65, 130] {
                     for k in [0, 1, 9, 40] {
                         let a: Vec<f32> = (0..m * k).map(value).collect();
