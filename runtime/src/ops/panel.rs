@@ -35,20 +35,27 @@ pub enum Out<'a, T> {
     /// Written into `C`, whose `(i, j)` is at `c[i·s.0 + j·s.1]`.
     Matrix(&'a mut [T], (usize, usize)),
     /// Handed to a visitor in blocks of whole rows of a row-major `m × n`
-    /// matrix, and not kept. Only where `B` is small enough to be read once
-    /// per block from cache ([`STREAM_B_MAX`]); [`gemm`] returns `false`
-    /// otherwise.
+    /// matrix, and not kept. `B` is read once per block: from L2 where it
+    /// fits in [`STREAM_B_MAX`], else from L3, in blocks of at least 64 rows
+    /// of at most 512 KB; [`gemm`] returns `false` for a wider `C`.
     Blocks(&'a mut Visit<'a, T>),
 }
 
 /// A visitor of a product's blocks.
 pub type Visit<'v, T> = dyn FnMut(Block<'_, T>) + 'v;
 
-/// The largest `B`, in bytes, for [`Out::Blocks`]: each block of rows reads
-/// all of `B` again, so it must stay in L2.
+/// For [`Out::Blocks`], the largest `B` in bytes that stays in L2 while
+/// every block of rows reads all of it again; blocks may then be short.
 pub const STREAM_B_MAX: usize = 256 << 10;
 /// Bytes of the buffer a block of rows is made in (within L2, beside `B`).
 const BLOCK_BYTES: usize = 64 << 10;
+/// Rows per block at least, where `B` exceeds [`STREAM_B_MAX`]: `B` is then
+/// read from L3 once per block, which costs little beside the block's
+/// `MIN_HEIGHT · k · n` multiply-adds (784-1024-1024-10's weight gradients:
+/// 64 rows, a 256 KB block).
+const MIN_HEIGHT: usize = 64;
+/// The largest block buffer; wider products are not streamed.
+const BLOCK_MAX: usize = 512 << 10;
 
 /// `C = A · B` for `C: m × n`, `A: m × k` and `B: k × n`, where element
 /// `(i, p)` of `A` is at `a[i·sa.0 + p·sa.1]` and `(p, j)` of `B` at
@@ -136,10 +143,15 @@ fn entry() -> Option<Entry> {
 /// [`Out::Blocks`]: `C` made a block of rows at a time in a buffer, each
 /// block visited whole (its rows are contiguous, so as one run).
 fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_, f32>) -> bool {
+    let row_bytes = n.max(1) * size_of::<f32>();
+    let mut height = BLOCK_BYTES / row_bytes;
     if ops.k * n * size_of::<f32>() > STREAM_B_MAX {
-        return false;
+        height = height.max(MIN_HEIGHT);
+        if height * row_bytes > BLOCK_MAX {
+            return false;
+        }
     }
-    let height = (BLOCK_BYTES / size_of::<f32>() / n.max(1)).clamp(1, m.max(1));
+    let height = height.clamp(1, m.max(1));
     let mut buf: Vec<f32> = crate::tensor::storage::take(height * n);
     for i in (0..m).step_by(height) {
         let rows = height.min(m - i);
