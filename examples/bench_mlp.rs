@@ -3,9 +3,12 @@
 //! `../shared/peers/mlp_step.py`: He-normal weights, zero biases, one fixed
 //! random batch, Adam with lr 1e-3, betas (0.9, 0.999), eps 1e-8.
 //! Prints one JSON line: the median of `--repeats` timings after a warm-up,
-//! and GFLOP/s with FLOPs per step = 3 · 2 · batch · Σ(in · out), and memory:
-//! `step_peak_mb` is the peak resident size less what the process held before
-//! the model existed, next to the issue's budget `budget_mb` (see `budget_mb`).
+//! and GFLOP/s with FLOPs per step = 3 · 2 · batch · Σ(in · out), and memory
+//! next to the issue's budget `budget_mb` (see `budget_mb`): `heap_peak_mb`,
+//! the most bytes the heap held at once during one step (counted by this
+//! example's allocator, so it leaves out code and the allocator's free
+//! memory), and `step_peak_mb`, the peak resident size less what the
+//! process held before the model existed.
 //!
 //! ```sh
 //! cargo run --release --example bench_mlp -- --sizes 784,128,10 --batch 64 --threads 1 --steps 200
@@ -86,11 +89,13 @@ fn status_mb(field: &str) -> Option<f64> {
 
 /// The issue's memory budget for one step, in MB of `f32`s: the parameters,
 /// their gradients and Adam's two moments (4 · params), the activations the
-/// reverse sweep keeps (each layer's output before and after its
-/// activation), and one batch of scratch (the input batch's size).
+/// reverse sweep keeps (the input batch, which the first layer's weight
+/// gradient reads, and each layer's output before and after its
+/// activation), and one batch of scratch (the input batch's size again).
 fn budget_mb(sizes: &[usize], batch: usize) -> f64 {
     let params: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-    let activations: usize = sizes[1..].iter().map(|&out| 2 * batch * out).sum();
+    let outputs: usize = sizes[1..].iter().map(|&out| 2 * batch * out).sum();
+    let activations = batch * sizes[0] + outputs;
     let scratch = batch * sizes[0];
     (4 * params + activations + scratch) as f64 * 4.0 / (1024.0 * 1024.0)
 }
