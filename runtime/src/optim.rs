@@ -6,6 +6,7 @@
 
 use crate::params::{Leaf, LeafMut, Params};
 use crate::scalar::Float;
+use crate::tensor::buffer::Buffer;
 use crate::tensor::storage::Block;
 
 /// One leaf's values, for writing: a tensor's elements or a scalar.
@@ -424,9 +425,11 @@ impl<T: Float> AdamRule<T> {
 /// bits, the CPU takes a load for a dependency on an earlier store to the
 /// other stream (4K aliasing): with the gap the update of 100k parameters
 /// went from 1.07 to 0.90 ns per parameter.
+/// The buffer is 64-byte aligned and the gap is whole cache lines, so `m`
+/// starts on a line, and `v` too for a length that is a multiple of 16.
 #[derive(Clone, Debug)]
 struct Moments<T> {
-    buf: Vec<T>,
+    buf: Buffer<T>,
     len: usize,
 }
 
@@ -436,7 +439,7 @@ const MOMENTS_GAP: usize = 272;
 impl<T: Float> Moments<T> {
     fn zeros(len: usize) -> Self {
         Moments {
-            buf: vec![T::ZERO; 2 * len + 2 * MOMENTS_GAP],
+            buf: Buffer::zeroed(2 * len + 2 * MOMENTS_GAP),
             len,
         }
     }

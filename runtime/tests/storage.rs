@@ -167,7 +167,7 @@ fn a_product_over_an_empty_inner_dimension_is_zeros_even_in_a_reused_buffer() {
 
 #[test]
 fn a_deferred_tensor_whose_computation_panicked_does_not_read_as_zeros() {
-    let t = Tensor::<f32>::deferred(&[2], || panic!("the rule failed"));
+    let t = Tensor::<f32>::deferred(&[2], || -> Vec<f32> { panic!("the rule failed") });
     let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.to_vec()));
     assert!(first.is_err());
     let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.to_vec()));

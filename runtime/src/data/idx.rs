@@ -225,9 +225,10 @@ fn load_split(dir: &Path, split: &str) -> Result<(Tensor<f32>, Vec<usize>), IdxE
             what: format!("{split} labels: {bad} is not a digit"),
         });
     }
-    let data = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let data =
+        crate::tensor::storage::collect(pixels.len(), pixels.iter().map(|&p| p as f32 / 255.0));
     Ok((
-        Tensor::from_vec(data, &[n, rows * cols]),
+        Tensor::from_buffer(data, &[n, rows * cols]),
         labels.iter().map(|&l| l as usize).collect(),
     ))
 }

@@ -3,6 +3,7 @@
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use crate::tensor::rng::Rng;
+use crate::tensor::storage;
 
 impl<T: Float> Tensor<T> {
     /// Rows of a 2-D table picked by index: `[rows, d]` → `[indices.len(), d]`
@@ -24,16 +25,16 @@ impl<T: Float> Tensor<T> {
             );
         };
         let xs = self.as_slice();
-        let mut out = Vec::with_capacity(indices.len() * d);
-        for &i in indices {
+        let mut out = storage::take(indices.len() * d);
+        for (r, &i) in indices.iter().enumerate() {
             assert!(
                 i < rows,
                 "gather_rows: index {i} out of range for a table of shape {:?}",
                 self.shape()
             );
-            out.extend_from_slice(&xs[i * d..(i + 1) * d]);
+            out[r * d..(r + 1) * d].copy_from_slice(&xs[i * d..(i + 1) * d]);
         }
-        Tensor::from_vec(out, &[indices.len(), d])
+        Tensor::from_buffer(out, &[indices.len(), d])
     }
 
     /// `self` and `other` joined along `axis` (all other dimensions equal).
@@ -71,14 +72,15 @@ impl<T: Float> Tensor<T> {
             b[axis..].iter().product::<usize>(),
         );
         let (xa, xb) = (self.as_slice(), other.as_slice());
-        let mut out = Vec::with_capacity(xa.len() + xb.len());
+        let mut out = storage::take(xa.len() + xb.len());
         for o in 0..outer {
-            out.extend_from_slice(&xa[o * ca..(o + 1) * ca]);
-            out.extend_from_slice(&xb[o * cb..(o + 1) * cb]);
+            let row = &mut out[o * (ca + cb)..(o + 1) * (ca + cb)];
+            row[..ca].copy_from_slice(&xa[o * ca..(o + 1) * ca]);
+            row[ca..].copy_from_slice(&xb[o * cb..(o + 1) * cb]);
         }
         let mut shape = a.to_vec();
         shape[axis] += b[axis];
-        Ok(Tensor::from_vec(out, &shape))
+        Ok(Tensor::from_buffer(out, &shape))
     }
 
     /// Inverted dropout: in training, each element is zeroed with
@@ -103,13 +105,8 @@ impl<T: Float> Tensor<T> {
             return self.clone();
         }
         let mask = dropout_mask(self.len(), rate, seed);
-        let data = self
-            .as_slice()
-            .iter()
-            .zip(&mask)
-            .map(|(&x, &m)| x * m)
-            .collect();
-        Tensor::from_vec(data, self.shape())
+        let data = self.as_slice().iter().zip(&mask).map(|(&x, &m)| x * m);
+        Tensor::from_buffer(storage::collect(self.len(), data), self.shape())
     }
 }
 
@@ -136,7 +133,7 @@ pub fn gather_rows_vjp<T: Float>(
     indices: &[usize],
 ) -> Tensor<T> {
     let d = table_shape[1];
-    let mut out = vec![T::ZERO; table_shape.iter().product()];
+    let mut out = storage::take_zeroed(table_shape.iter().product());
     for (r, &i) in indices.iter().enumerate() {
         for (o, &g) in out[i * d..(i + 1) * d]
             .iter_mut()
@@ -145,7 +142,7 @@ pub fn gather_rows_vjp<T: Float>(
             *o += g;
         }
     }
-    Tensor::from_vec(out, table_shape)
+    Tensor::from_buffer(out, table_shape)
 }
 
 /// The rule of [`Tensor::concat`]: the gradient split back at the join.
@@ -161,16 +158,16 @@ pub fn concat_vjp<T: Float>(
         b_shape[axis..].iter().product::<usize>(),
     );
     let d = dy.as_slice();
-    let (mut ga, mut gb) = (
-        Vec::with_capacity(outer * ca),
-        Vec::with_capacity(outer * cb),
-    );
+    let (mut ga, mut gb) = (storage::take(outer * ca), storage::take(outer * cb));
     for o in 0..outer {
         let row = &d[o * (ca + cb)..(o + 1) * (ca + cb)];
-        ga.extend_from_slice(&row[..ca]);
-        gb.extend_from_slice(&row[ca..]);
+        ga[o * ca..(o + 1) * ca].copy_from_slice(&row[..ca]);
+        gb[o * cb..(o + 1) * cb].copy_from_slice(&row[ca..]);
     }
-    (Tensor::from_vec(ga, a_shape), Tensor::from_vec(gb, b_shape))
+    (
+        Tensor::from_buffer(ga, a_shape),
+        Tensor::from_buffer(gb, b_shape),
+    )
 }
 
 /// The rule of [`Tensor::dropout`]: the same mask (from the same seed)
@@ -180,11 +177,6 @@ pub fn dropout_vjp<T: Float>(dy: &Tensor<T>, rate: T, training: bool, seed: u64)
         return dy.clone();
     }
     let mask = dropout_mask(dy.len(), rate, seed);
-    let data = dy
-        .as_slice()
-        .iter()
-        .zip(&mask)
-        .map(|(&g, &m)| g * m)
-        .collect();
-    Tensor::from_vec(data, dy.shape())
+    let data = dy.as_slice().iter().zip(&mask).map(|(&g, &m)| g * m);
+    Tensor::from_buffer(storage::collect(dy.len(), data), dy.shape())
 }

@@ -4,6 +4,8 @@
 use super::panel::{Out, Visit};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
+use crate::tensor::buffer::Buffer;
+use crate::tensor::storage;
 
 /// `(batch, m, k)` of a matmul operand, its batch 1 for a 2-D matrix.
 #[track_caller]
@@ -32,9 +34,9 @@ fn batched<T: Float>(
     tb: bool,
     a_shared: bool,
     b_shared: bool,
-) -> Vec<T> {
+) -> Buffer<T> {
     // Every element is written (beta = 0), so a reused buffer needs no zeroing.
-    let mut c = crate::tensor::storage::take(batch * m * n);
+    let mut c = storage::take(batch * m * n);
     for i in 0..batch {
         let ai = if a_shared {
             a
@@ -229,7 +231,7 @@ impl<T: Float> Tensor<T> {
         } else {
             vec![m, n]
         };
-        Ok(Tensor::from_vec(c, &shape))
+        Ok(Tensor::from_buffer(c, &shape))
     }
 
     /// The transpose of a 2-D tensor.
@@ -265,10 +267,10 @@ impl<T: Float> Tensor<T> {
         }
         strides.swap(d0, d1);
         let xs = self.as_slice();
-        let mut out = Vec::with_capacity(xs.len());
+        let mut out = storage::take(xs.len());
         let mut idx = vec![0usize; nd];
-        for _ in 0..xs.len() {
-            out.push(xs[idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
+        for o in out.iter_mut() {
+            *o = xs[idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()];
             for d in (0..nd).rev() {
                 idx[d] += 1;
                 if idx[d] < shape[d] {
@@ -277,7 +279,7 @@ impl<T: Float> Tensor<T> {
                 idx[d] = 0;
             }
         }
-        Tensor::from_vec(out, &shape)
+        Tensor::from_buffer(out, &shape)
     }
 }
 
@@ -353,17 +355,17 @@ pub fn matmul_vjp<T: Float>(
 }
 
 /// Sums the batch entries of a gradient whose operand was shared.
-fn reduce_batch<T: Float>(g: Vec<T>, shared: bool, batch: usize, size: usize) -> Vec<T> {
+fn reduce_batch<T: Float>(g: Buffer<T>, shared: bool, batch: usize, size: usize) -> Buffer<T> {
     if !shared {
         return g;
     }
-    let mut out = crate::tensor::storage::take_zeroed(size);
+    let mut out = storage::take_zeroed(size);
     for i in 0..batch {
         out.iter_mut()
             .zip(&g[i * size..(i + 1) * size])
             .for_each(|(o, &v)| *o += v);
     }
-    crate::tensor::storage::give(g);
+    storage::give(g);
     out
 }
 

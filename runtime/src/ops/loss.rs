@@ -45,7 +45,7 @@ pub fn cross_entropy_vjp<'a, T: Float>(
         for (i, &l) in labels.iter().enumerate() {
             probs[i * c + l] -= scale;
         }
-        (Tensor::from_vec(probs, &[n, c]), ())
+        (Tensor::from_buffer(probs, &[n, c]), ())
     })
 }
 

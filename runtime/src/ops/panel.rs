@@ -152,7 +152,7 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
         }
     }
     let height = height.clamp(1, m.max(1));
-    let mut buf: Vec<f32> = crate::tensor::storage::take(height * n);
+    let mut buf = crate::tensor::storage::take::<f32>(height * n);
     for i in (0..m).step_by(height) {
         let rows = height.min(m - i);
         let block = Operands {

@@ -2,7 +2,7 @@
 //! splits a shape into `outer × n × inner`; the axis has `n` entries.
 
 use crate::scalar::Float;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, storage};
 
 /// `(outer, n, inner)` of `shape` split at `axis`.
 #[track_caller]
@@ -40,7 +40,8 @@ fn fold_axis<T: Float>(
 ) -> Tensor<T> {
     let (outer, n, inner) = split(op, x.shape(), axis);
     let xs = x.as_slice();
-    let mut out = vec![init; outer * inner];
+    let mut out = storage::take(outer * inner);
+    out.fill(init);
     for o in 0..outer {
         for i in 0..n {
             let row = &xs[(o * n + i) * inner..(o * n + i + 1) * inner];
@@ -48,7 +49,7 @@ fn fold_axis<T: Float>(
             acc.iter_mut().zip(row).for_each(|(a, &v)| *a = f(*a, v));
         }
     }
-    Tensor::from_vec(out, &reduced(x.shape(), axis, keepdim))
+    Tensor::from_buffer(out, &reduced(x.shape(), axis, keepdim))
 }
 
 /// `dy` (reduced along `axis`) spread back over the axis: `g(dy, o, i, j)`.
@@ -58,15 +59,16 @@ fn spread<T: Float>(
     mut g: impl FnMut(usize, usize, usize) -> T,
 ) -> Tensor<T> {
     let (outer, n, inner) = split("vjp", x_shape, axis);
-    let mut out = Vec::with_capacity(outer * n * inner);
+    let mut out = storage::take(outer * n * inner);
+    let mut at = out.iter_mut();
     for o in 0..outer {
         for i in 0..n {
             for j in 0..inner {
-                out.push(g(o, i, j));
+                *at.next().expect("outer · n · inner values") = g(o, i, j);
             }
         }
     }
-    Tensor::from_vec(out, x_shape)
+    Tensor::from_buffer(out, x_shape)
 }
 
 impl<T: Float> Tensor<T> {
@@ -125,7 +127,7 @@ impl<T: Float> Tensor<T> {
         let m = self.max_axis(axis, true);
         let (outer, n, inner) = split("logsumexp", self.shape(), axis);
         let (xs, ms) = (self.as_slice(), m.as_slice());
-        let mut out = vec![T::ZERO; outer * inner];
+        let mut out = storage::take_zeroed::<T>(outer * inner);
         for o in 0..outer {
             for i in 0..n {
                 for j in 0..inner {
@@ -133,8 +135,8 @@ impl<T: Float> Tensor<T> {
                 }
             }
         }
-        let data = out.iter().zip(ms).map(|(&s, &m)| m + s.ln()).collect();
-        Tensor::from_vec(data, &reduced(self.shape(), axis, keepdim))
+        out.iter_mut().zip(ms).for_each(|(s, &m)| *s = m + s.ln());
+        Tensor::from_buffer(out, &reduced(self.shape(), axis, keepdim))
     }
 
     /// `eˣ / Σ eˣ` along `axis`, computed stably.
@@ -185,7 +187,7 @@ pub fn mean_axis_vjp<T: Float>(dy: &Tensor<T>, x_shape: &[usize], axis: usize) -
 pub fn max_axis_vjp<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, axis: usize) -> Tensor<T> {
     let (outer, n, inner) = split("max_axis_vjp", x.shape(), axis);
     let (xs, d) = (x.as_slice(), dy.as_slice());
-    let mut out = vec![T::ZERO; xs.len()];
+    let mut out = storage::take_zeroed(xs.len());
     for o in 0..outer {
         for j in 0..inner {
             let at = |i: usize| (o * n + i) * inner + j;
@@ -193,7 +195,7 @@ pub fn max_axis_vjp<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, axis: usize) -> Ten
             out[at(best)] = d[o * inner + j];
         }
     }
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 /// The rule of [`Tensor::logsumexp`]: `dx = dy · softmax(x)`.

@@ -20,8 +20,8 @@ macro_rules! unary {
         pub fn $vjp<T: Float>(dy: &Tensor<T>, x: &Tensor<T>, y: &Tensor<T>) -> Tensor<T> {
             let (d, xs, ys) = (dy.as_slice(), x.as_slice(), y.as_slice());
             assert!(d.len() == xs.len(), concat!(stringify!($vjp), ": gradient of shape {:?} for a value of shape {:?}"), dy.shape(), x.shape());
-            let data = d.iter().zip(xs).zip(ys).map(|((&d, &$gx), &$gy)| d * $grad).collect();
-            Tensor::from_vec(data, x.shape())
+            let data = d.iter().zip(xs).zip(ys).map(|((&d, &$gx), &$gy)| d * $grad);
+            Tensor::from_buffer($crate::tensor::storage::collect(d.len(), data), x.shape())
         }
     };
 }

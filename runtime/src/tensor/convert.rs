@@ -23,19 +23,14 @@ impl<T: Float> Tensor<T> {
 /// Any `ndarray` array, in any memory layout, read in logical row-major order.
 impl<T: Float, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor<T> {
     fn from(a: ndarray::Array<T, D>) -> Tensor<T> {
-        let shape = a.shape().to_vec();
-        let data = if a.is_standard_layout() {
-            a.into_raw_vec_and_offset().0
-        } else {
-            a.iter().copied().collect()
-        };
-        Tensor::from_vec(data, &shape)
+        Tensor::from(a.view())
     }
 }
 
 /// A borrowed `ndarray` view, copied.
 impl<T: Float, D: ndarray::Dimension> From<ndarray::ArrayView<'_, T, D>> for Tensor<T> {
     fn from(a: ndarray::ArrayView<'_, T, D>) -> Tensor<T> {
-        Tensor::from_vec(a.iter().copied().collect(), a.shape())
+        let data = super::storage::collect(a.len(), a.iter().copied());
+        Tensor::from_buffer(data, a.shape())
     }
 }

@@ -12,6 +12,7 @@
 //! assert_eq!((&x + 1.0).to_vec(), [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
 //! ```
 
+pub mod buffer;
 #[cfg(feature = "ndarray")]
 mod convert;
 mod dims;
@@ -24,6 +25,7 @@ pub mod shape;
 pub mod storage;
 
 use crate::scalar::Float;
+use buffer::Buffer;
 use dims::Dims;
 use std::sync::Arc;
 use storage::Data;
@@ -36,7 +38,9 @@ pub struct Tensor<T: Float = f32> {
 }
 
 impl<T: Float> Tensor<T> {
-    /// A tensor holding `data` in row-major order with the given shape.
+    /// A tensor holding `data` in row-major order with the given shape. The
+    /// values are copied into memory aligned for the vector kernels (see
+    /// [`buffer`]); [`Tensor::from_buffer`] takes a [`Buffer`] as it is.
     ///
     /// **Panics** if `data.len()` is not the product of `shape`.
     ///
@@ -56,20 +60,32 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(e.to_string(), "Tensor::from_vec: 5 values do not fill shape [2, 3] (6 values)");
     /// ```
     pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self, ShapeError> {
-        let n: usize = shape.iter().product();
-        if data.len() != n {
-            return Err(ShapeError {
-                op: "Tensor::from_vec",
-                message: format!(
-                    "{} values do not fill shape {shape:?} ({n} values)",
-                    data.len()
-                ),
-            });
-        }
-        Ok(Tensor {
+        fills("Tensor::from_vec", data.len(), shape)?;
+        Ok(Tensor::ready(Buffer::from(data), shape))
+    }
+
+    /// A tensor holding the values of `data` in row-major order with the
+    /// given shape, without a copy.
+    ///
+    /// **Panics** if `data.len()` is not the product of `shape`.
+    ///
+    /// ```
+    /// use adjoint_runtime::{Tensor, tensor::buffer::Buffer};
+    /// let t = Tensor::from_buffer(Buffer::from_slice(&[1.0_f32, 2.0]), &[1, 2]);
+    /// assert_eq!(t.to_vec(), [1.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn from_buffer(data: Buffer<T>, shape: &[usize]) -> Self {
+        or_panic(fills("Tensor::from_buffer", data.len(), shape));
+        Tensor::ready(data, shape)
+    }
+
+    /// A tensor of `data`, whose length the caller has checked.
+    fn ready(data: Buffer<T>, shape: &[usize]) -> Self {
+        Tensor {
             data: Arc::new(Data::Ready(data)),
             shape: Dims::new(shape),
-        })
+        }
     }
 
     /// A tensor whose values `f` computes when they are first read, and never
@@ -84,9 +100,12 @@ impl<T: Float> Tensor<T> {
     /// let t = Tensor::<f32>::deferred(&[2], || vec![1.0, 2.0]);
     /// assert_eq!(t.to_vec(), [1.0, 2.0]);
     /// ```
-    pub fn deferred(shape: &[usize], f: impl FnOnce() -> Vec<T> + Send + 'static) -> Self {
+    pub fn deferred<V: Into<Buffer<T>>>(
+        shape: &[usize],
+        f: impl FnOnce() -> V + Send + 'static,
+    ) -> Self {
         Tensor {
-            data: Arc::new(Data::deferred(shape.iter().product(), f, None)),
+            data: Arc::new(Data::deferred(shape.iter().product(), || f().into(), None)),
             shape: Dims::new(shape),
         }
     }
@@ -97,7 +116,7 @@ impl<T: Float> Tensor<T> {
     /// nothing, where it cannot; the values are then made by `f`.
     pub(crate) fn deferred_streaming(
         shape: &[usize],
-        f: impl FnOnce() -> Vec<T> + Send + 'static,
+        f: impl FnOnce() -> Buffer<T> + Send + 'static,
         stream: storage::Stream<T>,
     ) -> Self {
         Tensor {
@@ -141,7 +160,9 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(t.to_vec(), [7.0; 4]);
     /// ```
     pub fn full(shape: &[usize], value: T) -> Self {
-        Tensor::from_vec(vec![value; shape.iter().product()], shape)
+        let mut data = storage::take(shape.iter().product());
+        data.fill(value);
+        Tensor::ready(data, shape)
     }
 
     /// Zeros of the given shape.
@@ -172,7 +193,7 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!((t.shape(), t.item()), (&[][..], 2.5));
     /// ```
     pub fn scalar(value: T) -> Self {
-        Tensor::from_vec(vec![value], &[])
+        Tensor::ready(Buffer::from_slice(&[value]), &[])
     }
 
     /// Zeros shaped like `self`.
@@ -223,12 +244,22 @@ impl<T: Float> Tensor<T> {
         self.as_slice().to_vec()
     }
 
-    /// The elements, taking the buffer without a copy when no other tensor
-    /// shares it.
+    /// The elements as a `Vec` (a copy: a `Vec` cannot own the aligned
+    /// buffer, which goes back to the pool).
     pub fn into_vec(self) -> Vec<T> {
+        self.to_vec()
+    }
+
+    /// The elements' buffer, without a copy when no other tensor shares it.
+    ///
+    /// ```
+    /// let t = adjoint_runtime::Tensor::from_vec(vec![1.0_f32, 2.0], &[2]);
+    /// assert_eq!(&t.into_buffer()[..], [1.0, 2.0]);
+    /// ```
+    pub fn into_buffer(self) -> Buffer<T> {
         match Arc::try_unwrap(self.data) {
-            Ok(data) => data.into_vec(),
-            Err(shared) => shared.values().to_vec(),
+            Ok(data) => data.into_buffer(),
+            Err(shared) => Buffer::from_slice(shared.values()),
         }
     }
 
@@ -320,8 +351,20 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn cast<U: Float>(&self) -> Tensor<U> {
         let values = self.as_slice().iter().map(|x| U::from_f64(x.to_f64()));
-        Tensor::from_vec(values.collect(), &self.shape)
+        Tensor::ready(storage::collect(self.len(), values), &self.shape)
     }
+}
+
+/// `Ok` if `len` values fill `shape`, else the error `op` reports.
+fn fills(op: &'static str, len: usize, shape: &[usize]) -> Result<(), ShapeError> {
+    let n: usize = shape.iter().product();
+    if len == n {
+        return Ok(());
+    }
+    Err(ShapeError {
+        op,
+        message: format!("{len} values do not fill shape {shape:?} ({n} values)"),
+    })
 }
 
 impl<T: Float> PartialEq for Tensor<T> {

@@ -96,12 +96,8 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn randn(shape: &[usize], mean: f64, std: f64, rng: &mut Rng) -> Self {
         let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n)
-                .map(|_| T::from_f64(mean + std * rng.normal()))
-                .collect(),
-            shape,
-        )
+        let values = (0..n).map(|_| T::from_f64(mean + std * rng.normal()));
+        Tensor::from_buffer(super::storage::collect(n, values), shape)
     }
 
     /// Values drawn uniformly from `[low, high)`.
@@ -113,11 +109,7 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn rand_uniform(shape: &[usize], low: f64, high: f64, rng: &mut Rng) -> Self {
         let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n)
-                .map(|_| T::from_f64(low + (high - low) * rng.uniform()))
-                .collect(),
-            shape,
-        )
+        let values = (0..n).map(|_| T::from_f64(low + (high - low) * rng.uniform()));
+        Tensor::from_buffer(super::storage::collect(n, values), shape)
     }
 }

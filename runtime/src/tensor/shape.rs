@@ -2,7 +2,7 @@
 //! at a broadcast shape, and its reverse, summing a gradient back down to an
 //! operand's shape.
 
-use super::Tensor;
+use super::{Tensor, storage};
 use crate::scalar::Float;
 
 /// The shape `a` and `b` broadcast to (NumPy rules: align trailing
@@ -114,26 +114,28 @@ pub fn broadcast_zip<T: Float>(
     // Fast paths: one side a single value, or a trailing row (a bias).
     if y.len() == 1 && out == a.shape() {
         let v = y[0];
-        return Tensor::from_vec(x.iter().map(|&p| f(p, v)).collect(), &out);
+        return Tensor::from_buffer(storage::collect(x.len(), x.iter().map(|&p| f(p, v))), &out);
     }
     if x.len() == 1 && out == b.shape() {
         let v = x[0];
-        return Tensor::from_vec(y.iter().map(|&q| f(v, q)).collect(), &out);
+        return Tensor::from_buffer(storage::collect(y.len(), y.iter().map(|&q| f(v, q))), &out);
     }
     if out == a.shape() && !y.is_empty() && a.shape().ends_with(trim_ones(b.shape())) {
-        let mut data = Vec::with_capacity(x.len());
-        for row in x.chunks(y.len()) {
-            data.extend(row.iter().zip(y).map(|(&p, &q)| f(p, q)));
+        let mut data = storage::take(x.len());
+        for (o, row) in data.chunks_mut(y.len()).zip(x.chunks(y.len())) {
+            o.iter_mut()
+                .zip(row.iter().zip(y))
+                .for_each(|(o, (&p, &q))| *o = f(p, q));
         }
-        return Tensor::from_vec(data, &out);
+        return Tensor::from_buffer(data, &out);
     }
     let (sa, sb) = (
         broadcast_strides(a.shape(), &out),
         broadcast_strides(b.shape(), &out),
     );
-    let mut data = vec![T::ZERO; out.iter().product()];
+    let mut data = storage::take(out.iter().product());
     for_each_broadcast(&out, &sa, &sb, |k, ia, ib| data[k] = f(x[ia], y[ib]));
-    Tensor::from_vec(data, &out)
+    Tensor::from_buffer(data, &out)
 }
 
 /// A shape without its leading 1s (`[1, 1, 3]` → `[3]`).
@@ -160,17 +162,17 @@ pub fn sum_to<T: Float>(t: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     if n == 1 {
         let mut s = T::ZERO;
         x.iter().for_each(|&v| s += v);
-        return Tensor::from_vec(vec![s], shape);
+        return Tensor::from_buffer(storage::collect(1, std::iter::once(s)), shape);
     }
-    let mut out = vec![T::ZERO; n];
+    let mut out = storage::take_zeroed(n);
     if t.shape().ends_with(trim_ones(shape)) {
         for row in x.chunks(n) {
             out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
         }
-        return Tensor::from_vec(out, shape);
+        return Tensor::from_buffer(out, shape);
     }
     let so = broadcast_strides(shape, t.shape());
     let zeros = vec![0; t.ndim()];
     for_each_broadcast(t.shape(), &so, &zeros, |k, io, _| out[io] += x[k]);
-    Tensor::from_vec(out, shape)
+    Tensor::from_buffer(out, shape)
 }

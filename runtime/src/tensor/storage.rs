@@ -17,6 +17,7 @@
 //!   from dead-code elimination after tracing). A zero adjoint is deferred
 //!   too: adding a gradient into it just takes the gradient.
 
+use super::buffer::Buffer;
 use crate::scalar::Float;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ const PER_LENGTH: usize = 4;
 /// through [`take`], [`give`] and [`idle_bytes`]).
 #[derive(Default)]
 pub struct Pool<T> {
-    idle: HashMap<usize, Vec<Vec<T>>>,
+    idle: HashMap<usize, Vec<Buffer<T>>>,
     bytes: usize,
 }
 
@@ -65,13 +66,14 @@ pooled!(f32 => POOL_F32, f64 => POOL_F64);
 /// an earlier tensor, or zeros): the caller overwrites every element.
 ///
 /// ```
+/// use adjoint_runtime::tensor::buffer::Buffer;
 /// use adjoint_runtime::tensor::storage::{give, take};
-/// give(vec![1.0_f32; 4096]);
-/// let mut v: Vec<f32> = take(4096); // the buffer just given, values stale
+/// give(Buffer::from(vec![1.0_f32; 4096]));
+/// let mut v: Buffer<f32> = take(4096); // the buffer just given, values stale
 /// v.fill(2.0);
 /// assert_eq!(v.len(), 4096);
 /// ```
-pub fn take<T: Float>(len: usize) -> Vec<T> {
+pub fn take<T: Float>(len: usize) -> Buffer<T> {
     if len >= POOLED_MIN {
         let reused = T::with_pool(|p| {
             let v = p.idle.get_mut(&len)?.pop()?;
@@ -82,16 +84,16 @@ pub fn take<T: Float>(len: usize) -> Vec<T> {
             return v;
         }
     }
-    vec![T::ZERO; len]
+    Buffer::zeroed(len)
 }
 
 /// A buffer of `len` zeros.
 ///
 /// ```
-/// let v: Vec<f64> = adjoint_runtime::tensor::storage::take_zeroed(3);
-/// assert_eq!(v, [0.0; 3]);
+/// let v = adjoint_runtime::tensor::storage::take_zeroed::<f64>(3);
+/// assert_eq!(&v[..], [0.0; 3]);
 /// ```
-pub fn take_zeroed<T: Float>(len: usize) -> Vec<T> {
+pub fn take_zeroed<T: Float>(len: usize) -> Buffer<T> {
     let mut v = take(len);
     v.fill(T::ZERO);
     v
@@ -103,10 +105,10 @@ pub fn take_zeroed<T: Float>(len: usize) -> Vec<T> {
 ///
 /// ```
 /// let v = adjoint_runtime::tensor::storage::collect(3, [1.0_f32, 2.0, 3.0].into_iter());
-/// assert_eq!(v, [1.0, 2.0, 3.0]);
+/// assert_eq!(&v[..], [1.0, 2.0, 3.0]);
 /// ```
 #[inline]
-pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Vec<T> {
+pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Buffer<T> {
     let mut out = take(len);
     let mut written = 0;
     for (o, v) in out.iter_mut().zip(values) {
@@ -121,14 +123,14 @@ pub fn collect<T: Float>(len: usize, values: impl Iterator<Item = T>) -> Vec<T> 
 /// or the buffer is small).
 ///
 /// ```
-/// use adjoint_runtime::tensor::storage::{give, idle_bytes};
+/// use adjoint_runtime::tensor::{buffer::Buffer, storage::{give, idle_bytes}};
 /// let before = idle_bytes::<f64>();
-/// give(vec![0.0_f64; 2048]);
+/// give(Buffer::<f64>::zeroed(2048));
 /// assert_eq!(idle_bytes::<f64>(), before + 2048 * 8);
 /// ```
-pub fn give<T: Float>(v: Vec<T>) {
+pub fn give<T: Float>(v: Buffer<T>) {
     let len = v.len();
-    if len < POOLED_MIN || v.capacity() != len {
+    if len < POOLED_MIN {
         return;
     }
     let bytes = len * size_of::<T>();
@@ -187,13 +189,13 @@ pub(crate) enum Recipe<T> {
     /// All zeros.
     Zeros,
     /// A computation run at the first read.
-    Compute(Box<dyn FnOnce() -> Vec<T> + Send>),
+    Compute(Box<dyn FnOnce() -> Buffer<T> + Send>),
 }
 
 /// A tensor's elements: ready, or made at the first read.
 pub(crate) enum Data<T: Float> {
     /// The values.
-    Ready(Vec<T>),
+    Ready(Buffer<T>),
     /// Values not made yet.
     Deferred {
         /// How many there will be.
@@ -201,7 +203,7 @@ pub(crate) enum Data<T: Float> {
         /// Whether the recipe is zeros (so that `+=` can replace them).
         zero: bool,
         /// The values, once made.
-        made: OnceLock<Vec<T>>,
+        made: OnceLock<Buffer<T>>,
         /// The recipe, until it runs.
         recipe: Mutex<Option<Recipe<T>>>,
         /// Another way to make the same values, block by block, for a
@@ -226,7 +228,7 @@ impl<T: Float> Data<T> {
     /// `stream` (see [`Data::stream`]).
     pub(crate) fn deferred(
         len: usize,
-        f: impl FnOnce() -> Vec<T> + Send + 'static,
+        f: impl FnOnce() -> Buffer<T> + Send + 'static,
         stream: Option<Stream<T>>,
     ) -> Self {
         Data::Deferred {
@@ -303,7 +305,7 @@ impl<T: Float> Data<T> {
     }
 
     /// The values for writing, made now if deferred.
-    pub(crate) fn values_mut(&mut self) -> &mut Vec<T> {
+    pub(crate) fn values_mut(&mut self) -> &mut Buffer<T> {
         if matches!(self, Data::Deferred { .. }) {
             let _ = self.values();
             if let Data::Deferred { made, .. } = self {
@@ -318,7 +320,7 @@ impl<T: Float> Data<T> {
     }
 
     /// The values as an owned buffer, made now if deferred.
-    pub(crate) fn into_vec(mut self) -> Vec<T> {
+    pub(crate) fn into_buffer(mut self) -> Buffer<T> {
         std::mem::take(self.values_mut())
     }
 }
