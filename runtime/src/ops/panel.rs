@@ -99,7 +99,7 @@ pub fn gemm(
         rsb,
         c: std::ptr::null_mut(),
         sc: (n, 1),
-        panel: std::ptr::null_mut(),
+        b_panels: PanelsOfB::InPlace,
     };
     let Some(entry) = entry() else {
         return false;
@@ -114,9 +114,9 @@ pub fn gemm(
             let ops = Operands {
                 c: c.as_mut_ptr(),
                 sc,
-                panel: panel
+                b_panels: panel
                     .as_mut()
-                    .map_or(std::ptr::null_mut(), |p| p.as_mut_ptr()),
+                    .map_or(PanelsOfB::InPlace, |p| PanelsOfB::Copied(p.as_mut_ptr())),
                 ..ops
             };
             // SAFETY: `entry` checked the CPU's features, and the
@@ -180,12 +180,17 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
     }
     let height = height.clamp(1, m.max(1));
     let mut buf = crate::tensor::storage::take::<f32>(height * n);
-    let mut panel = packs(ops.k, ops.rsb).then(|| storage::take::<f32>(ops.k * PANEL_MAX));
-    let ops = &Operands {
-        panel: panel
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |p| p.as_mut_ptr()),
-        ..*ops
+    // Every block reads all of B: where B is to be copied, it is copied
+    // once, whole, rather than once per block.
+    let packed = packs(ops.k, ops.rsb).then(|| pack(ops, n));
+    let ops = &match &packed {
+        Some(p) => Operands {
+            b: p.as_ptr(),
+            rsb: PANEL_MAX,
+            b_panels: PanelsOfB::Packed,
+            ..*ops
+        },
+        None => *ops,
     };
     for i in (0..m).step_by(height) {
         let rows = height.min(m - i);
@@ -210,10 +215,33 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
         });
     }
     crate::tensor::storage::give(buf);
-    if let Some(panel) = panel {
-        storage::give(panel);
+    if let Some(packed) = packed {
+        storage::give(packed);
     }
     true
+}
+
+/// All of `B` (`k × n`) in column panels of [`PANEL_MAX`] floats, one after
+/// another, each `k` rows: the layout of [`PanelsOfB::Packed`].
+fn pack(ops: &Operands, n: usize) -> crate::tensor::buffer::Buffer<f32> {
+    let k = ops.k;
+    let mut packed = storage::take::<f32>(k * n.next_multiple_of(PANEL_MAX));
+    if k == 0 {
+        return packed;
+    }
+    for (j, panel) in (0..n)
+        .step_by(PANEL_MAX)
+        .zip(packed.chunks_mut(k * PANEL_MAX))
+    {
+        let cols = PANEL_MAX.min(n - j);
+        for (p, row) in panel.chunks_mut(PANEL_MAX).enumerate() {
+            // SAFETY: row p of B holds n floats from its start (`gemm`
+            // checked B's length against k, n and its row stride).
+            let from = unsafe { std::slice::from_raw_parts(ops.b.add(p * ops.rsb + j), cols) };
+            row[..cols].copy_from_slice(from);
+        }
+    }
+    packed
 }
 
 /// One instruction set's vector of `f32` lanes: what a tile needs.
@@ -359,9 +387,21 @@ struct Operands {
     rsb: usize,
     c: *mut f32,
     sc: (usize, usize),
-    /// Where each column panel of `B` is copied before its tiles read it
-    /// (`k` rows of [`PANEL_MAX`] floats), or null to read `B` in place.
-    panel: *mut f32,
+    /// How the tiles read `B`'s column panels.
+    b_panels: PanelsOfB,
+}
+
+/// How the tiles read a column panel of `B` (see [`packs`]).
+#[derive(Clone, Copy)]
+enum PanelsOfB {
+    /// From `B`'s rows, in place.
+    InPlace,
+    /// From a copy made just before, in this buffer of `k` rows of
+    /// [`PANEL_MAX`] floats.
+    Copied(*mut f32),
+    /// `B` is packed already: its column panels of [`PANEL_MAX`] floats lie
+    /// one after another, each `k` rows (`rsb` is [`PANEL_MAX`]).
+    Packed,
 }
 
 impl Operands {
@@ -386,17 +426,24 @@ unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize) {
     for j in (0..n).step_by(width) {
         let cols = width.min(n - j);
         let mut ops = unsafe { ops.at(0, j) };
-        if !ops.panel.is_null() {
-            // SAFETY: the panel buffer holds `k` rows of `width ≤
-            // PANEL_MAX` floats; B's rows hold `cols` floats from column j.
-            unsafe {
+        match ops.b_panels {
+            PanelsOfB::InPlace => {}
+            // SAFETY: the buffer holds `k` rows of `width ≤ PANEL_MAX`
+            // floats; B's rows hold `cols` floats from column j.
+            PanelsOfB::Copied(buf) => unsafe {
                 for p in 0..ops.k {
                     let row = ops.b.add(p * ops.rsb);
-                    std::ptr::copy_nonoverlapping(row, ops.panel.add(p * width), cols);
+                    std::ptr::copy_nonoverlapping(row, buf.add(p * width), cols);
                 }
-            }
-            ops.b = ops.panel;
-            ops.rsb = width;
+                ops.b = buf;
+                ops.rsb = width;
+            },
+            // SAFETY: column j is in panel j / PANEL_MAX (`width` divides
+            // PANEL_MAX, so a panel of `width` lies within one of those).
+            PanelsOfB::Packed => unsafe {
+                let panel = ops.b.sub(j).add(j / PANEL_MAX * ops.k * PANEL_MAX);
+                ops.b = panel.add(j % PANEL_MAX);
+            },
         }
         unsafe {
             match cols.div_ceil(L::N) {
@@ -558,11 +605,11 @@ mod tests {
         b: &[f32],
         rsb: usize,
         sc: Option<(usize, usize)>,
-        packed: bool,
+        b_panels: Panels,
     ) -> Vec<f32> {
         let mut c = vec![f32::NAN; m * n];
-        let mut panel = vec![f32::NAN; k * PANEL_MAX];
-        let ops = Operands {
+        let mut buf = vec![f32::NAN; k * PANEL_MAX];
+        let mut ops = Operands {
             k,
             a: a.as_ptr(),
             sa,
@@ -570,12 +617,18 @@ mod tests {
             rsb,
             c: c.as_mut_ptr(),
             sc: sc.unwrap_or((n, 1)),
-            panel: if packed {
-                panel.as_mut_ptr()
-            } else {
-                std::ptr::null_mut()
-            },
+            b_panels: PanelsOfB::InPlace,
         };
+        let packed = pack(&ops, n);
+        match b_panels {
+            Panels::InPlace => {}
+            Panels::Copied => ops.b_panels = PanelsOfB::Copied(buf.as_mut_ptr()),
+            Panels::Packed => {
+                ops.b = packed.as_ptr();
+                ops.rsb = PANEL_MAX;
+                ops.b_panels = PanelsOfB::Packed;
+            }
+        }
         let Some(sc) = sc else {
             let mut seen = vec![0u8; m * n];
             let mut visit = |block: Block<'_, f32>| {
@@ -602,7 +655,16 @@ mod tests {
             .collect()
     }
 
-    /// `B` with rows 4 KiB apart, which `gemm` copies panel by panel, gives
+    /// How a test's tiles read `B`.
+    #[derive(Clone, Copy, Debug)]
+    enum Panels {
+        InPlace,
+        Copied,
+        Packed,
+    }
+
+    /// `B` with rows 4 KiB apart, which `gemm` copies panel by panel (and
+    /// packs whole for visited blocks), gives
     /// the naive product written and visited.
     #[test]
     fn a_b_with_rows_4_kib_apart_is_copied_and_multiplies_the_same() {
@@ -626,8 +688,8 @@ mod tests {
     }
 
     /// Both instruction sets, every tile shape and remainder, both layouts
-    /// of A, B read in place or copied panel by panel, and C written in
-    /// both layouts or visited, against the naive product.
+    /// of A, B read in place, copied panel by panel or packed whole, and C
+    /// written in both layouts or visited, against the naive product.
     #[test]
     fn every_shape_matches_the_naive_product() {
         let value = |i: usize| ((i * 7919) % 23) as f32 / 11.0 - 1.0;
@@ -653,18 +715,20 @@ mod tests {
                         let b: Vec<f32> = (0..k * (n + 3)).map(|i| value(i + 5)).collect();
                         for sa in [(k, 1), (1, m)] {
                             let want = naive(m, k, n, &a, sa, &b, n + 3);
-                            for (sc, packed) in [
-                                (Some((n, 1)), false),
-                                (Some((n, 1)), true),
-                                (Some((1, m)), false),
-                                (Some((1, m)), true),
-                                (None, false),
+                            for (sc, panels) in [
+                                (Some((n, 1)), Panels::InPlace),
+                                (Some((n, 1)), Panels::Copied),
+                                (Some((n, 1)), Panels::Packed),
+                                (Some((1, m)), Panels::InPlace),
+                                (Some((1, m)), Panels::Copied),
+                                (None, Panels::InPlace),
+                                (None, Panels::Packed),
                             ] {
-                                let got = run(entry, m, k, n, &a, sa, &b, n + 3, sc, packed);
+                                let got = run(entry, m, k, n, &a, sa, &b, n + 3, sc, panels);
                                 for (e, (got, want)) in got.iter().zip(&want).enumerate() {
                                     assert!(
                                         (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                                        "{m}x{k}x{n} sa {sa:?} sc {sc:?} packed {packed} \
+                                        "{m}x{k}x{n} sa {sa:?} sc {sc:?} {panels:?} \
                                          at {e}: {got} vs {want}"
                                     );
                                 }
