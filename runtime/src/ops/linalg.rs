@@ -80,26 +80,9 @@ fn product<T: Float>(
     }
     // Row blocks of C, a multiple of 8 rows each.
     let rows = m.div_ceil(threads).div_ceil(8) * 8;
-    std::thread::scope(|s| {
-        let mut blocks = c.chunks_mut(rows * n).enumerate();
-        let first = blocks.next();
-        for (t, block) in blocks {
-            s.spawn(move || {
-                product_here(
-                    block.len() / n,
-                    k,
-                    n,
-                    &a[t * rows * sa.0..],
-                    sa,
-                    b,
-                    sb,
-                    block,
-                )
-            });
-        }
-        if let Some((_, block)) = first {
-            product_here(block.len() / n, k, n, a, sa, b, sb, block);
-        }
+    crate::threads::for_each_part(c.chunks_mut(rows * n).enumerate(), |(t, block)| {
+        let a = &a[t * rows * sa.0..];
+        product_here(block.len() / n, k, n, a, sa, b, sb, block)
     });
 }
 

@@ -337,19 +337,11 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
             // matrix products are (each element's update is independent).
             let g = values(g);
             let chunk = p.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let mut parts = p
-                    .chunks_mut(chunk)
-                    .zip(g.chunks(chunk))
-                    .zip(m.chunks_mut(chunk).zip(v.chunks_mut(chunk)));
-                let first = parts.next();
-                for ((p, g), (m, v)) in parts {
-                    s.spawn(move || rule.apply(p, g, m, v));
-                }
-                if let Some(((p, g), (m, v))) = first {
-                    rule.apply(p, g, m, v);
-                }
-            });
+            let parts = p
+                .chunks_mut(chunk)
+                .zip(g.chunks(chunk))
+                .zip(m.chunks_mut(chunk).zip(v.chunks_mut(chunk)));
+            crate::threads::for_each_part(parts, |((p, g), (m, v))| rule.apply(p, g, m, v));
         });
     }
     fn lr(&self) -> f64 {
