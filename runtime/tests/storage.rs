@@ -43,6 +43,8 @@ fn products_match_the_naive_product_in_every_layout() {
         (13, 20, 65),
         (66, 784, 10),
         (64, 100, 128),
+        // dY·Bᵀ with more than 16K elements of B: matrixmultiply's path.
+        (20, 200, 100),
         (5, 0, 3),
     ] {
         let a = Tensor::<f32>::randn(&[m, k], 0.0, 1.0, &mut rng);
