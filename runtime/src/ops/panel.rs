@@ -135,15 +135,14 @@ pub fn gemm(
 /// The widest column panel of any instruction set, in floats.
 const PANEL_MAX: usize = 64;
 
-/// Whether `B`'s column panels are copied into a contiguous buffer before
-/// the tiles read them. Where `B`'s rows are a multiple of 4 KiB apart (a
-/// 1024-wide layer's weights or gradient), a panel's rows all fall in the
-/// same few sets of L1 and L2 and evict each other, so every tile read the
-/// panel from L3: 256×1024×1024 ran at 71 GFLOP/s in place and 145 copied
-/// (784-1024-1024-10 b256: 32 -> 43.5 steps/s). Elsewhere the copy, a pass
-/// over `B`, did not pay: the forward `X·W` of a 784-128 layer lost 7% for
-/// it, and the 784-128-10 step gained nothing where a gradient's panel
-/// would fit L1 once copied.
+/// Whether a written product copies `B`'s column panels into a contiguous
+/// buffer before the tiles read them (a streamed one always packs `B`, see
+/// `blocks`). Where `B`'s rows are a multiple of 4 KiB apart (a 1024-wide
+/// layer's weights), a panel's rows all fall in the same few sets of L1
+/// and L2 and evict each other, so every tile read the panel from L3:
+/// 256×1024×1024 ran at 71 GFLOP/s in place and 145 copied (784-1024-1024-10
+/// b256: 32 -> 43.5 steps/s). Elsewhere the copy, a pass over `B`, did not
+/// pay: the forward `X·W` of a 784-128 layer lost 7% for it.
 fn packs(k: usize, rsb: usize) -> bool {
     k > 1 && (rsb * size_of::<f32>()).is_multiple_of(4096)
 }
@@ -180,17 +179,17 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
     }
     let height = height.clamp(1, m.max(1));
     let mut buf = crate::tensor::storage::take::<f32>(height * n);
-    // Every block reads all of B: where B is to be copied, it is copied
-    // once, whole, rather than once per block.
-    let packed = packs(ops.k, ops.rsb).then(|| pack(ops, n));
-    let ops = &match &packed {
-        Some(p) => Operands {
-            b: p.as_ptr(),
-            rsb: PANEL_MAX,
-            b_panels: PanelsOfB::Packed,
-            ..*ops
-        },
-        None => *ops,
+    // Every block reads all of B, so B is packed once, whole, into
+    // contiguous panels: at most 256 KiB for a B that stays in L2 (a batch
+    // of 128's dY: 784-128-10 b128 2,096 -> 2,158 steps/s), and the 4 KiB
+    // strided B of the wide layers, which must be copied anyway (see
+    // `packs`), once rather than once per block.
+    let packed = pack(ops, n);
+    let ops = &Operands {
+        b: packed.as_ptr(),
+        rsb: PANEL_MAX,
+        b_panels: PanelsOfB::Packed,
+        ..*ops
     };
     for i in (0..m).step_by(height) {
         let rows = height.min(m - i);
@@ -215,9 +214,7 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
         });
     }
     crate::tensor::storage::give(buf);
-    if let Some(packed) = packed {
-        storage::give(packed);
-    }
+    storage::give(packed);
     true
 }
 
@@ -721,8 +718,8 @@ mod tests {
                                 (Some((n, 1)), Panels::Packed),
                                 (Some((1, m)), Panels::InPlace),
                                 (Some((1, m)), Panels::Copied),
+                                // Visited blocks always read B packed.
                                 (None, Panels::InPlace),
-                                (None, Panels::Packed),
                             ] {
                                 let got = run(entry, m, k, n, &a, sa, &b, n + 3, sc, panels);
                                 for (e, (got, want)) in got.iter().zip(&want).enumerate() {
