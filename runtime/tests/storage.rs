@@ -141,6 +141,24 @@ fn pooled_buffers_are_reused_with_fresh_values() {
 }
 
 #[test]
+fn the_pool_keeps_more_short_buffers_than_long_ones() {
+    use adjoint_runtime::tensor::{buffer::Buffer, storage};
+    // Each test runs on a thread of its own, with a pool of its own.
+    let kept = |len: usize, count: usize| {
+        let before = storage::idle_bytes::<f32>();
+        for _ in 0..count {
+            storage::give(Buffer::<f32>::zeroed(len));
+        }
+        (storage::idle_bytes::<f32>() - before) / (len * 4)
+    };
+    // 64 KiB buffers: up to 1 MiB of them, 16; 1 MiB buffers: four.
+    assert_eq!(kept(16384, 20), 16);
+    assert_eq!(kept(262_144, 6), 4);
+    // Shorter than the pooled minimum: left to the allocator.
+    assert_eq!(kept(100, 3), 0);
+}
+
+#[test]
 fn tensors_stay_send_and_sync() {
     // Deferred values live behind a OnceLock and a Mutex: still shareable.
     fn shareable<X: Send + Sync>() {}
