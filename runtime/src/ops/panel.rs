@@ -178,7 +178,7 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
         }
     }
     let height = height.clamp(1, m.max(1));
-    let mut buf = crate::tensor::storage::take::<f32>(height * n);
+    let mut buf = storage::take::<f32>(height * n);
     // Every block reads all of B, so B is packed once, whole, into
     // contiguous panels: at most 256 KiB for a B that stays in L2 (a batch
     // of 128's dY: 784-128-10 b128 2,096 -> 2,158 steps/s), and the 4 KiB
@@ -213,7 +213,7 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
             values: &buf[..rows * n],
         });
     }
-    crate::tensor::storage::give(buf);
+    storage::give(buf);
     storage::give(packed);
     true
 }

@@ -82,8 +82,15 @@ impl<T: Float> Moments<T> {
         }
     }
 
+    /// Moments holding `m` and `v` (a checkpoint's), placed for parameters
+    /// at offset 0 until the first update places them for the real ones.
     pub(super) fn from_parts(m: &[T], v: &[T]) -> Self {
-        let mut mv = Moments::zeros(m.len(), 0, Vec::new());
+        Moments::holding(m, v, 0, Vec::new())
+    }
+
+    /// [`Moments::zeros`] with `m` and `v` copied in.
+    fn holding(m: &[T], v: &[T], params: usize, grads: Vec<usize>) -> Self {
+        let mut mv = Moments::zeros(m.len(), params, grads);
         let (dm, dv) = mv.both_mut();
         dm.copy_from_slice(m);
         dv.copy_from_slice(v);
@@ -98,12 +105,8 @@ impl<T: Float> Moments<T> {
         if self.placed_for == (params, self.grads_seen.len()) {
             return;
         }
-        let mut moved = Moments::zeros(self.len, params, self.grads_seen.clone());
         let (m, v) = self.both();
-        let (dm, dv) = moved.both_mut();
-        dm.copy_from_slice(m);
-        dv.copy_from_slice(v);
-        *self = moved;
+        *self = Moments::holding(m, v, params, self.grads_seen.clone());
     }
 
     /// Notes the offset of a gradient block's element 0 (`first` is the
