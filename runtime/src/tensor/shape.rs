@@ -2,6 +2,7 @@
 //! at a broadcast shape, and its reverse, summing a gradient back down to an
 //! operand's shape.
 
+use super::buffer::Buffer;
 use super::{Tensor, storage};
 use crate::scalar::Float;
 
@@ -162,7 +163,7 @@ pub fn sum_to<T: Float>(t: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     if n == 1 {
         let mut s = T::ZERO;
         x.iter().for_each(|&v| s += v);
-        return Tensor::from_buffer(storage::collect(1, std::iter::once(s)), shape);
+        return Tensor::from_buffer(Buffer::from_slice(&[s]), shape);
     }
     let mut out = storage::take_zeroed(n);
     if t.shape().ends_with(trim_ones(shape)) {
