@@ -293,7 +293,8 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
         let bc1 = 1.0 - b1.powi(self.t);
         let bc2 = 1.0 - b2.powi(self.t);
         let step_size = c(self.lr / bc1);
-        let (cb1, cb2, eps, sqrt_bc2) = (c(b1), c(b2), c(self.eps), c(bc2.sqrt()));
+        let (cb1, cb2, eps) = (c(b1), c(b2), c(self.eps));
+        let inv_sqrt_bc2 = c(1.0 / bc2.sqrt());
         let (one_b1, one_b2) = (c(1.0 - b1), c(1.0 - b2));
         let (l2, decay) = if self.decoupled {
             (P::Elem::ZERO, c(1.0 - self.lr * self.weight_decay))
@@ -307,7 +308,7 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
             cb2,
             one_b1,
             one_b2,
-            sqrt_bc2,
+            inv_sqrt_bc2,
             eps,
             step_size,
         };
@@ -365,7 +366,10 @@ struct AdamRule<T> {
     cb2: T,
     one_b1: T,
     one_b2: T,
-    sqrt_bc2: T,
+    /// `1/√(1−β₂ᵗ)`: a multiply where PyTorch divides. The divider unit
+    /// is Adam's bottleneck (a division and a square root per element
+    /// besides), and the product differs from the quotient by an ulp.
+    inv_sqrt_bc2: T,
     eps: T,
     step_size: T,
 }
@@ -407,7 +411,7 @@ impl<T: Float> AdamRule<T> {
             let d = g + r.l2 * p0;
             let m1 = r.cb1 * m0 + r.one_b1 * d;
             let v1 = r.cb2 * v0 + r.one_b2 * d * d;
-            let denom = v1.sqrt() / r.sqrt_bc2 + r.eps;
+            let denom = v1.sqrt() * r.inv_sqrt_bc2 + r.eps;
             *p = p0 * r.decay - r.step_size * m1 / denom;
             *m = m1;
             *v = v1;
