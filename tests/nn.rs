@@ -129,3 +129,69 @@ fn a_tensor_passed_by_value_at_the_top_level_differentiates() {
     );
     assert!(check.passed(1e-6), "{check:?}");
 }
+
+#[differentiable(wrt(w, b, x))]
+fn fused(w: &T, b: &T, x: &T, c: &T, activation: Activation) -> f64 {
+    (x.matmul(w).bias_activation(b, activation) * c)
+        .sum()
+        .item()
+}
+
+#[differentiable(wrt(w, b, x))]
+fn unfused(w: &T, b: &T, x: &T, c: &T, activation: Activation) -> f64 {
+    let z = x.matmul(w) + b;
+    let y = match activation {
+        Activation::Relu => z.relu(),
+        Activation::Sigmoid => z.sigmoid(),
+        Activation::Tanh => z.tanh(),
+        Activation::Softmax => z.softmax(1),
+        Activation::Identity => z,
+    };
+    (y * c).sum().item()
+}
+
+#[test]
+fn bias_and_activation_in_one_op_differentiate_as_the_two_ops() {
+    let mut rng = Rng::seed(8);
+    let (w, b) = (
+        T::randn(&[4, 5], 0.0, 1.0, &mut rng),
+        T::randn(&[5], 0.0, 1.0, &mut rng),
+    );
+    let (x, c) = (
+        T::randn(&[3, 4], 0.0, 1.0, &mut rng),
+        T::randn(&[3, 5], 0.0, 1.0, &mut rng),
+    );
+    for activation in [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+        Activation::Identity,
+    ] {
+        let (v, (dw, db, dx)) = fused_grad(&w, &b, &x, &c, activation);
+        let (u, (uw, ub, ux)) = unfused_grad(&w, &b, &x, &c, activation);
+        assert!((v - u).abs() < 1e-12, "{activation:?}: {v} vs {u}");
+        for (got, want) in [(&dw, &uw), (&db, &ub), (&dx, &ux)] {
+            assert_eq!(got.shape(), want.shape());
+            for (g, e) in got.as_slice().iter().zip(want.as_slice()) {
+                assert!((g - e).abs() < 1e-12, "{activation:?}: {g} vs {e}");
+            }
+        }
+        let check = gradcheck(
+            |ts| fused(&ts[0], &ts[1], &ts[2], &c, activation),
+            &[w.clone(), b.clone(), x.clone()],
+            &[dw, db, dx],
+            1e-6,
+        );
+        assert!(check.passed(1e-6), "{activation:?}: {check:?}");
+    }
+}
+
+#[test]
+#[should_panic(
+    expected = "bias_activation: bias of shape [4] for values of shape [3, 5] (expected [5])"
+)]
+fn a_bias_of_the_wrong_length_names_both_shapes() {
+    let z = T::zeros(&[3, 5]);
+    z.bias_activation(&T::zeros(&[4]), Activation::Relu);
+}

@@ -313,7 +313,9 @@ fn mark_needed(b: &Block, act: &Activity, needed: &mut [bool], top: bool) {
                 if defs.iter().any(|v| act.active(*v)) {
                     rule_reads(op, &defs, needed);
                 }
-                if defs.iter().any(|v| needed[v.0]) {
+                // Recomputing a value needs its operands; at the top level
+                // nothing is recomputed (a value the reverse reads is kept).
+                if !top && defs.iter().any(|v| needed[v.0]) {
                     op_reads(op).into_iter().for_each(|o| need(o, needed));
                 }
             }
@@ -457,9 +459,24 @@ fn rule_reads(op: &Op, defs: &[Var], needed: &mut [bool]) {
                 needed[var.0] = true;
             }
         }
+        Op::Method {
+            name, recv, args, ..
+        } if rules::method_mask(&name.to_string()).is_some() => {
+            // A runtime rule reads its arguments, and its receiver and
+            // result unless the table says otherwise.
+            let (receiver, result) = rules::method_reads(&name.to_string());
+            if receiver {
+                need(recv, needed);
+            }
+            args.iter().for_each(|o| need(o, needed));
+            if result {
+                defs.iter().for_each(|v| needed[v.0] = true);
+            }
+        }
         Op::Method { .. } | Op::Call { .. } => {
-            // Rules read their operands and result; calls are re-run for
-            // their pullback.
+            // Calls are re-run for their pullback, or keep it with their
+            // results.
+            op_reads(op).into_iter().for_each(|o| need(o, needed));
             defs.iter().for_each(|v| needed[v.0] = true);
         }
         Op::Index { index, .. } => need(index, needed),

@@ -263,7 +263,21 @@ impl Emitter<'_> {
                     return self.reverse_call(var, op, outs, &operands, span);
                 }
                 // The runtime's rule for this method, one contribution per operand.
-                let ops: Vec<TokenStream> = operands.iter().map(|o| self.operand(o)).collect();
+                // A value the rule does not read is passed as `()` (see
+                // `rules::method_reads`), so that the pullback does not keep it.
+                let (receiver, result) = rules::method_reads(&name.to_string());
+                let ops: Vec<TokenStream> = operands
+                    .iter()
+                    .enumerate()
+                    .map(|(k, o)| match k == 0 && !receiver {
+                        true => quote!(()),
+                        false => self.operand(o),
+                    })
+                    .collect();
+                let y = match result {
+                    true => y,
+                    false => quote!(()),
+                };
                 let r = Ident::new(
                     &format!("__r{}", self.prog.info(var).tag),
                     proc_macro2::Span::mixed_site(),

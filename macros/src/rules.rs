@@ -67,7 +67,47 @@ pub const METHODS: &[(&str, &[bool])] = &[
     ("gather_rows", &[true, false]),
     ("concat", &[true, true, false]),
     ("dropout", &[true, false, false, false]),
+    ("bias_activation", &[true, true, false]),
 ];
+
+/// Tensor methods whose runtime rule does not read their result: the
+/// generated code passes `&()` in its place, so the reverse sweep does not
+/// keep the result alive (a matmul's output would otherwise stay in memory
+/// until the backward pass, only for a rule that ignores it).
+const RESULT_UNREAD: &[&str] = &[
+    "matmul",
+    "t",
+    "transpose",
+    "reshape",
+    "gather_rows",
+    "concat",
+    "dropout",
+];
+
+/// Tensor methods whose runtime rule does not read their receiver: the
+/// derivative is a function of the output (`relu`: `y > 0`; `sigmoid`:
+/// `y(1 − y)`; softmax's), or of nothing (a transpose, dropout's mask from
+/// its seed). The receiver is passed as `&()`, so a
+/// pre-activation that nothing else reads is freed after the forward pass.
+const RECEIVER_UNREAD: &[&str] = &[
+    "t",
+    "transpose",
+    "dropout",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "log_softmax",
+    "bias_activation",
+];
+
+/// Whether the runtime rule of method `name` reads its receiver and its
+/// result (its other arguments are always passed).
+pub fn method_reads(name: &str) -> (bool, bool) {
+    (
+        !RECEIVER_UNREAD.contains(&name),
+        !RESULT_UNREAD.contains(&name),
+    )
+}
 
 /// Methods whose result carries no gradient: tests, lengths, and the
 /// piecewise-constant roundings (derivative 0 almost everywhere, as in JAX).

@@ -109,22 +109,27 @@ impl<T: Float> Linear<T> {
     pub fn forward_owned(&self, x: Tensor<T>) -> Tensor<T> {
         x.matmul(&self.w) + &self.b
     }
+
+    /// `activation(x·W + b)`, with the bias and the activation in one pass
+    /// ([`Tensor::bias_activation`]); `x` by value, as in
+    /// [`Linear::forward_owned`]. The reverse sweep keeps only the output
+    /// (and `x`, for the weight gradient): `x·W` is freed at once.
+    ///
+    /// ```
+    /// use adjoint_runtime::{Rng, Tensor, nn::{Activation, Linear}};
+    /// let layer: Linear = Linear::new(3, 2, &mut Rng::seed(0));
+    /// let x = Tensor::ones(&[4, 3]);
+    /// assert_eq!(layer.forward_activation(x.clone(), Activation::Relu), layer.forward(&x).relu());
+    /// ```
+    #[differentiable(wrt(self, x), crate = "crate")]
+    pub fn forward_activation(&self, x: Tensor<T>, activation: Activation) -> Tensor<T> {
+        x.matmul(&self.w).bias_activation(&self.b, activation)
+    }
 }
 
-/// The nonlinearity between the layers of an [`Mlp`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `max(x, 0)`.
-    Relu,
-    /// `1 / (1 + e⁻ˣ)`.
-    Sigmoid,
-    /// `tanh x`.
-    Tanh,
-    /// Softmax over the features (axis 1).
-    Softmax,
-    /// None.
-    Identity,
-}
+/// The nonlinearity between the layers of an [`Mlp`] (and of
+/// [`Linear::forward_activation`]).
+pub use crate::ops::activation::Activation;
 
 /// A stack of `Linear` layers with an activation between them (not after the
 /// last: its outputs are logits), and optional dropout after each activation.
@@ -177,19 +182,25 @@ impl<T: Float> Mlp<T> {
         let n = self.layers.len();
         let mut h = x.clone();
         for i in 0..n {
-            // By value: the loop keeps the layer's pullback (see `forward_owned`).
-            h = self.layers[i].forward_owned(h);
-            if i + 1 < n {
-                h = match self.activation {
-                    Activation::Relu => h.relu(),
-                    Activation::Sigmoid => h.sigmoid(),
-                    Activation::Tanh => h.tanh(),
-                    Activation::Softmax => h.softmax(1),
-                    Activation::Identity => h.clone(),
-                };
-                if training && self.dropout > T::ZERO {
-                    h = h.dropout(self.dropout, true, seed.wrapping_add(i as u64));
-                }
+            let last = i + 1 == n;
+            // Arm by arm, as constants: `self.activation` read as a value
+            // would count as differentiated (it comes from `self`), and the
+            // layer's call would then expect a gradient for it.
+            let activation = match self.activation {
+                _ if last => Activation::Identity,
+                Activation::Relu => Activation::Relu,
+                Activation::Sigmoid => Activation::Sigmoid,
+                Activation::Tanh => Activation::Tanh,
+                Activation::Softmax => Activation::Softmax,
+                Activation::Identity => Activation::Identity,
+            };
+            // One call per layer, by value: the loop keeps its pullback (see
+            // `Linear::forward_owned`) instead of recomputing a branch on the
+            // activation in the reverse sweep, and the bias and activation
+            // make one pass.
+            h = self.layers[i].forward_activation(h, activation);
+            if !last && training && self.dropout > T::ZERO {
+                h = h.dropout(self.dropout, true, seed.wrapping_add(i as u64));
             }
         }
         h

@@ -5,7 +5,10 @@
 //!
 //! Each rule takes the output's adjoint `dy`, the operands (receiver first)
 //! and the output `y`, and returns one contribution per operand, in order
-//! (`()` for an operand with no gradient, such as `powi`'s exponent).
+//! (`()` for an operand with no gradient, such as `powi`'s exponent). Where a
+//! tensor rule does not read its receiver or its result, that parameter is
+//! `&()` and generated code passes `()`: the pullback then does not keep the
+//! value alive (the macro's table of these is `rules::method_reads`).
 //! Scalar formulas are written beside each rule; the helpers with branches
 //! are in [`crate::scalar`].
 
@@ -369,7 +372,7 @@ rules3! {
 
 // ---- tensors: the rules of `ops`, under the names generated code calls ----
 
-use crate::ops::{index, linalg, reduce, unary};
+use crate::ops::{activation, index, linalg, reduce, unary};
 
 macro_rules! tensor_rules1 {
     ($($Trait:ident => $vjp:path;)*) => {$(
@@ -405,11 +408,18 @@ macro_rules! tensor_only1 {
     )*};
 }
 
+/// The rule of `.relu()`, from the output alone: `y > 0` exactly where
+/// `x > 0`, so `relu_vjp` reads `y` in place of `x`.
+pub fn relu<T: Float>(dy: &Tensor<T>, _x: &(), y: &Tensor<T>) -> (Tensor<T>,) {
+    (unary::relu_vjp(dy, y, y),)
+}
+
+/// The rule of `.sigmoid()`, from the output alone (`y(1 − y)`).
+pub fn sigmoid<T: Float>(dy: &Tensor<T>, _x: &(), y: &Tensor<T>) -> (Tensor<T>,) {
+    (unary::sigmoid_vjp(dy, y, y),)
+}
+
 tensor_only1! {
-    /// The rule of `.relu()`.
-    relu => unary::relu_vjp;
-    /// The rule of `.sigmoid()`.
-    sigmoid => unary::sigmoid_vjp;
     /// The rule of `.gelu()`.
     gelu => unary::gelu_vjp;
     /// The rule of `.softplus()`.
@@ -431,23 +441,35 @@ pub fn matmul<T: Float>(
     dy: &Tensor<T>,
     a: &Tensor<T>,
     b: &Tensor<T>,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, Tensor<T>) {
     linalg::matmul_vjp(dy, a, b)
 }
 
+/// The rule of `.bias_activation(bias, activation)`, from the output alone.
+pub fn bias_activation<T: Float>(
+    dy: &Tensor<T>,
+    _z: &(),
+    bias: &Tensor<T>,
+    act: &activation::Activation,
+    y: &Tensor<T>,
+) -> (Tensor<T>, Tensor<T>, ()) {
+    let (dz, db) = activation::bias_activation_vjp(dy, y, bias.shape(), *act);
+    (dz, db, ())
+}
+
 /// The rule of `.t()`.
-pub fn t<T: Float>(dy: &Tensor<T>, _x: &Tensor<T>, _y: &Tensor<T>) -> (Tensor<T>,) {
+pub fn t<T: Float>(dy: &Tensor<T>, _x: &(), _y: &()) -> (Tensor<T>,) {
     (dy.t(),)
 }
 
 /// The rule of `.transpose(d0, d1)`.
 pub fn transpose<T: Float>(
     dy: &Tensor<T>,
-    _x: &Tensor<T>,
+    _x: &(),
     d0: &usize,
     d1: &usize,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, (), ()) {
     (linalg::transpose_vjp(dy, *d0, *d1), (), ())
 }
@@ -457,7 +479,7 @@ pub fn reshape<T: Float, S: ?Sized>(
     dy: &Tensor<T>,
     x: &Tensor<T>,
     _shape: &S,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, ()) {
     (dy.reshape(x.shape()), ())
 }
@@ -501,19 +523,14 @@ axis_rules! {
 }
 
 /// The rule of `.softmax(axis)`.
-pub fn softmax<T: Float>(
-    dy: &Tensor<T>,
-    _x: &Tensor<T>,
-    axis: &usize,
-    y: &Tensor<T>,
-) -> (Tensor<T>, ()) {
+pub fn softmax<T: Float>(dy: &Tensor<T>, _x: &(), axis: &usize, y: &Tensor<T>) -> (Tensor<T>, ()) {
     (reduce::softmax_vjp(dy, y, *axis), ())
 }
 
 /// The rule of `.log_softmax(axis)`.
 pub fn log_softmax<T: Float>(
     dy: &Tensor<T>,
-    _x: &Tensor<T>,
+    _x: &(),
     axis: &usize,
     y: &Tensor<T>,
 ) -> (Tensor<T>, ()) {
@@ -530,7 +547,7 @@ pub fn gather_rows<T: Float, I: AsRef<[usize]> + ?Sized>(
     dy: &Tensor<T>,
     x: &Tensor<T>,
     indices: &I,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, ()) {
     (index::gather_rows_vjp(dy, x.shape(), indices.as_ref()), ())
 }
@@ -541,7 +558,7 @@ pub fn concat<T: Float>(
     a: &Tensor<T>,
     b: &Tensor<T>,
     axis: &usize,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, Tensor<T>, ()) {
     let (ga, gb) = index::concat_vjp(dy, a.shape(), b.shape(), *axis);
     (ga, gb, ())
@@ -550,11 +567,11 @@ pub fn concat<T: Float>(
 /// The rule of `.dropout(rate, training, seed)`.
 pub fn dropout<T: Float>(
     dy: &Tensor<T>,
-    _x: &Tensor<T>,
+    _x: &(),
     rate: &T,
     training: &bool,
     seed: &u64,
-    _y: &Tensor<T>,
+    _y: &(),
 ) -> (Tensor<T>, (), (), ()) {
     (index::dropout_vjp(dy, *rate, *training, *seed), (), (), ())
 }

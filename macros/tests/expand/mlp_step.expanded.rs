@@ -78,7 +78,9 @@ impl<T: Float> Linear<T> {
     ) {
         let _ = Self::forward_owned;
         let __t_2 = ::core::clone::Clone::clone(&self.w);
+        let __zt_2 = ::adjoint::__private::zero_shape(&__t_2);
         let __t_4 = x.matmul((&__t_2));
+        let __zt_4 = ::adjoint::__private::zero_shape(&__t_4);
         let __t_5 = ::core::clone::Clone::clone(&self.b);
         let __zt_5 = ::adjoint::__private::zero_shape(&__t_5);
         let __t_6 = &__t_4 + &__t_5;
@@ -90,9 +92,9 @@ impl<T: Float> Linear<T> {
                 let __ct0 = __ct;
                 let mut __dself_0 = ::adjoint::__private::zero_tangent(&self);
                 let mut __dx_1 = ::adjoint::__private::zero_tangent(&x);
-                let mut __dt_2 = ::adjoint::__private::adjoint_zero(&__t_2);
+                let mut __dt_2 = ::adjoint::__private::zero_from(&__zt_2);
                 let mut __dt_3 = ::adjoint::__private::adjoint_zero(&(&__t_2));
-                let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
+                let mut __dt_4 = ::adjoint::__private::zero_from(&__zt_4);
                 let mut __dt_5 = ::adjoint::__private::zero_from(&__zt_5);
                 let mut __dt_6 = ::adjoint::__private::zero_from(&__zt_6);
                 __dt_6 += __ct0;
@@ -103,7 +105,7 @@ impl<T: Float> Linear<T> {
                     &__dt_4,
                     &x,
                     &(&__t_2),
-                    &__t_4,
+                    &(),
                 );
                 __dx_1 += __rt_4.0;
                 __dt_3 += __rt_4.1;
@@ -225,7 +227,7 @@ impl<T: Float> Mlp<T> {
                         __dh_16 += &__dh_17;
                         let __rh_16 = ::adjoint::__private::rules::relu(
                             &__dh_16,
-                            &__h_12,
+                            &(),
                             &__h_16,
                         );
                         __dh_12 += __rh_16.0;

@@ -18,6 +18,7 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
     let __t_2 = 1.0 - &x;
     let __t_3 = __t_2.powi(2);
     let __t_4 = &x * &x;
+    let __zt_4 = ::adjoint::__private::zero_shape(&__t_4);
     let __t_5 = &y - &__t_4;
     let __t_6 = __t_5.powi(2);
     let __t_7 = 100.0 * &__t_6;
@@ -33,7 +34,7 @@ fn rosenbrock_vjp(x: f64, y: f64) -> (f64, impl ::core::ops::FnOnce(f64) -> (f64
             let mut __dy_1: f64 = -0.0;
             let mut __dt_2 = ::adjoint::__private::adjoint_zero(&__t_2);
             let mut __dt_3 = ::adjoint::__private::adjoint_zero(&__t_3);
-            let mut __dt_4 = ::adjoint::__private::adjoint_zero(&__t_4);
+            let mut __dt_4 = ::adjoint::__private::zero_from(&__zt_4);
             let mut __dt_5 = ::adjoint::__private::adjoint_zero(&__t_5);
             let mut __dt_6 = ::adjoint::__private::adjoint_zero(&__t_6);
             let mut __dt_7 = ::adjoint::__private::zero_from(&__zt_7);

@@ -2,6 +2,7 @@
 //! code and its derivative rule (`*_vjp`: the gradient of each input given the
 //! output's gradient `dy`) side by side, with the formula in a comment.
 
+pub mod activation;
 pub mod arith;
 pub mod index;
 pub mod linalg;

@@ -30,7 +30,8 @@ fn half<T: Float>() -> T {
     T::from_f64(0.5)
 }
 
-fn sigmoid<T: Float>(x: T) -> T {
+/// `1 / (1 + e⁻ˣ)` of one value (also the fused bias-and-activation's).
+pub(crate) fn sigmoid_of<T: Float>(x: T) -> T {
     // Stable on both sides: never exp of a large positive number.
     if x >= T::ZERO {
         T::ONE / (T::ONE + (-x).exp())
@@ -58,7 +59,7 @@ unary!(
 );
 unary!(
     /// `1 / (1 + e⁻ˣ)`, computed without overflow.
-    sigmoid, sigmoid_vjp, |x| sigmoid(x), |_x, y| y * (T::ONE - y)
+    sigmoid, sigmoid_vjp, |x| sigmoid_of(x), |_x, y| y * (T::ONE - y)
 );
 unary!(
     /// `max(x, 0)`; its derivative at 0 is 0 (as in PyTorch).
@@ -70,7 +71,7 @@ unary!(
 );
 unary!(
     /// `ln(1 + eˣ)`, computed without overflow; its derivative is `sigmoid(x)`.
-    softplus, softplus_vjp, |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p(), |x, _y| sigmoid(x)
+    softplus, softplus_vjp, |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p(), |x, _y| sigmoid_of(x)
 );
 unary!(
     /// GELU, the tanh approximation PyTorch uses with `approximate="tanh"`:
