@@ -78,6 +78,16 @@ fn product<T: Float>(
     if !splits(m, k, n) {
         return product_here(m, k, n, a, sa, b, sb, c);
     }
+    // Where the kernel copies B's panels (rows 4 KiB apart, a wide layer's
+    // weights or output gradient), the threads share out the panels, so
+    // that each panel is copied once, not once per block of rows.
+    if sb.1 == 1
+        && !transposed_is_better(m, n, sa, sb)
+        && super::panel::packs(k, sb.0)
+        && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Split(c, (n, 1), threads))
+    {
+        return;
+    }
     // Row blocks of C, a multiple of 8 rows each.
     let rows = m.div_ceil(threads).div_ceil(8) * 8;
     crate::threads::for_each_part(c.chunks_mut(rows * n).enumerate(), |(t, block)| {

@@ -36,6 +36,10 @@ use crate::tensor::storage::{self, Block};
 pub enum Out<'a, T> {
     /// Written into `C`, whose `(i, j)` is at `c[i·s.0 + j·s.1]`.
     Matrix(&'a mut [T], (usize, usize)),
+    /// Written as [`Out::Matrix`], with `B`'s column panels shared out over
+    /// this many threads (each copies and multiplies only its own panels,
+    /// for all of `C`'s rows).
+    Split(&'a mut [T], (usize, usize), usize),
     /// Handed to a visitor in blocks of whole rows of a row-major `m × n`
     /// matrix, and not kept. `B` is read once per block: from L2 where it
     /// fits in [`STREAM_B_MAX`], else from L3, in blocks of at least 64 rows
@@ -104,31 +108,70 @@ pub fn gemm(
     let Some(entry) = entry() else {
         return false;
     };
-    match out {
-        Out::Matrix(c, sc) => {
-            assert!(
-                c.len() >= strided_len(m, sc.0, n, sc.1),
-                "panel::gemm: output too small for {m}x{n} with strides {sc:?}"
-            );
-            let mut panel = packs(k, rsb).then(|| storage::take::<f32>(k * PANEL_MAX));
-            let ops = Operands {
-                c: c.as_mut_ptr(),
-                sc,
-                b_panels: panel
-                    .as_mut()
-                    .map_or(PanelsOfB::InPlace, |p| PanelsOfB::Copied(p.as_mut_ptr())),
-                ..ops
-            };
-            // SAFETY: `entry` checked the CPU's features, and the
-            // assertions keep every index the tiles use inside the slices
-            // (the panel buffer holds `k` rows of the widest panel).
-            unsafe { entry(&ops, m, n) };
-            if let Some(panel) = panel {
-                storage::give(panel);
-            }
-            true
-        }
-        Out::Blocks(visit) => blocks(entry, &ops, m, n, visit),
+    let (c, sc, parts) = match out {
+        Out::Matrix(c, sc) => (c, sc, 1),
+        Out::Split(c, sc, parts) => (c, sc, parts),
+        Out::Blocks(visit) => return blocks(entry, &ops, m, n, visit),
+    };
+    assert!(
+        c.len() >= strided_len(m, sc.0, n, sc.1),
+        "panel::gemm: output too small for {m}x{n} with strides {sc:?}"
+    );
+    let ops = Operands {
+        c: c.as_mut_ptr(),
+        sc,
+        ..ops
+    };
+    // Whole panels per thread: part t has panels [t·P/parts, (t+1)·P/parts).
+    let panels = n.div_ceil(PANEL_MAX);
+    let parts = parts.clamp(1, panels.max(1));
+    let edge = |t: usize| (panels * t / parts * PANEL_MAX).min(n);
+    let columns = (0..parts).map(|t| Columns {
+        // SAFETY (offset): column edge(t) ≤ n of B's rows and C.
+        ops: unsafe { ops.at(0, edge(t)) },
+        n: edge(t + 1) - edge(t),
+    });
+    // SAFETY: `entry` checked the CPU's features, and the assertions keep
+    // every index the tiles use inside the slices; the parts write
+    // disjoint columns of C and only read A and B.
+    let run = |part: Columns| unsafe { columns_of(entry, &part.ops, m, part.n) };
+    if parts == 1 {
+        columns.for_each(run);
+    } else {
+        crate::threads::for_each_part(columns, run);
+    }
+    true
+}
+
+/// Columns of a written product that one thread makes: its operands
+/// (offset to its first column) and its width.
+struct Columns {
+    ops: Operands,
+    n: usize,
+}
+
+// SAFETY: the pointers are into slices that `gemm` borrows until every part
+// is done; the parts write disjoint columns of C.
+unsafe impl Send for Columns {}
+
+/// Runs `entry` on `n` columns of a written product, copying `B`'s panels
+/// first where `packs` says so (into a buffer of this thread's).
+///
+/// # Safety
+/// As for `entry`: the CPU has its features, and the operands hold `m × n`.
+unsafe fn columns_of(entry: Entry, ops: &Operands, m: usize, n: usize) {
+    let mut panel = packs(ops.k, ops.rsb).then(|| storage::take::<f32>(ops.k * PANEL_MAX));
+    let ops = Operands {
+        b_panels: panel
+            .as_mut()
+            .map_or(PanelsOfB::InPlace, |p| PanelsOfB::Copied(p.as_mut_ptr())),
+        ..*ops
+    };
+    // SAFETY: the caller's; the panel buffer holds `k` rows of the widest
+    // panel.
+    unsafe { entry(&ops, m, n) };
+    if let Some(panel) = panel {
+        storage::give(panel);
     }
 }
 
@@ -143,7 +186,7 @@ const PANEL_MAX: usize = 64;
 /// 256×1024×1024 ran at 71 GFLOP/s in place and 145 copied (784-1024-1024-10
 /// b256: 32 -> 43.5 steps/s). Elsewhere the copy, a pass over `B`, did not
 /// pay: the forward `X·W` of a 784-128 layer lost 7% for it.
-fn packs(k: usize, rsb: usize) -> bool {
+pub(crate) fn packs(k: usize, rsb: usize) -> bool {
     k > 1 && (rsb * size_of::<f32>()).is_multiple_of(4096)
 }
 
@@ -682,6 +725,31 @@ mod tests {
         };
         assert!(gemm(m, k, n, &a, (k, 1), &b, rsb, Out::Blocks(&mut visit)));
         assert_eq!(visited, want);
+    }
+
+    /// A written product whose panels are shared out over threads gives the
+    /// naive product, for more threads than panels too, in both layouts of
+    /// `C`, with `B` copied (rows 4 KiB apart) or read in place.
+    #[test]
+    fn panels_shared_out_over_threads_multiply_the_same() {
+        for (m, k, n, rsb) in [(30, 9, 200, 1024), (7, 5, 70, 1024), (13, 4, 150, 157)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let b: Vec<f32> = (0..k * rsb).map(|i| (i % 5) as f32 * 0.5).collect();
+            let want = naive(m, k, n, &a, (k, 1), &b, rsb);
+            for parts in [1, 2, 3, 8] {
+                for sc in [(n, 1), (1, m)] {
+                    let mut c = vec![f32::NAN; m * n];
+                    let out = Out::Split(&mut c, sc, parts);
+                    if !gemm(m, k, n, &a, (k, 1), &b, rsb, out) {
+                        return; // neither AVX-512 nor AVX2 here
+                    }
+                    let got: Vec<f32> = (0..m * n)
+                        .map(|e| c[(e / n) * sc.0 + (e % n) * sc.1])
+                        .collect();
+                    assert_eq!(got, want, "{m}x{k}x{n}, {parts} parts, C strides {sc:?}");
+                }
+            }
+        }
     }
 
     /// Both instruction sets, every tile shape and remainder, both layouts
