@@ -89,10 +89,12 @@ pub trait Float:
         c: &mut [Self],
     );
     /// `C = A·B` with [`crate::ops::panel`]'s kernel, which reads the
-    /// operands in place: `B`'s rows must be contiguous (`(p, j)` at
-    /// `b[p·rsb + j]`); `out` writes `C` or visits its blocks. Returns
-    /// `false`, writing nothing, where there is no such kernel (`f64`, or a
-    /// CPU without AVX2 and FMA).
+    /// operands in place: `(p, j)` of `B` is at `b[p·sb.0 + j·sb.1]`, and
+    /// its rows (`sb.1 == 1`) or its columns (`sb.0 == 1`: its panels are
+    /// copied transposed) must be contiguous; `out` writes `C` or visits its
+    /// blocks. Returns `false`, writing nothing, where there is no such
+    /// kernel (`f64`, or a CPU without AVX2 and FMA) or `B` has neither
+    /// layout.
     ///
     /// **Panics** if a slice is too short for its strides.
     #[allow(clippy::too_many_arguments)]
@@ -103,7 +105,7 @@ pub trait Float:
         a: &[Self],
         sa: (usize, usize),
         b: &[Self],
-        rsb: usize,
+        sb: (usize, usize),
         out: crate::ops::panel::Out<'_, Self>,
     ) -> bool;
 }
@@ -117,7 +119,7 @@ fn no_unpacked_kernel(
     _: &[f64],
     _: (usize, usize),
     _: &[f64],
-    _: usize,
+    _: (usize, usize),
     _: crate::ops::panel::Out<'_, f64>,
 ) -> bool {
     false
@@ -236,10 +238,10 @@ macro_rules! impl_float {
                 a: &[Self],
                 sa: (usize, usize),
                 b: &[Self],
-                rsb: usize,
+                sb: (usize, usize),
                 out: crate::ops::panel::Out<'_, Self>,
             ) -> bool {
-                $unpacked(m, k, n, a, sa, b, rsb, out)
+                $unpacked(m, k, n, a, sa, b, sb, out)
             }
         }
     };

@@ -79,12 +79,17 @@ fn product<T: Float>(
         return product_here(m, k, n, a, sa, b, sb, c);
     }
     // Where the kernel copies B's panels (rows 4 KiB apart, a wide layer's
-    // weights or output gradient), the threads share out the panels, so
-    // that each panel is copied once, not once per block of rows.
-    if sb.1 == 1
+    // weights or output gradient; a large Wᵀ, copied transposed), the
+    // threads share out the panels, so that each panel is copied once, not
+    // once per block of rows.
+    let copied = match sb {
+        (rsb, 1) => super::panel::packs(k, rsb),
+        (1, _) => k * n > SMALL_B,
+        _ => false,
+    };
+    if copied
         && !transposed_is_better(m, n, sa, sb)
-        && super::panel::packs(k, sb.0)
-        && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Split(c, (n, 1), threads))
+        && T::gemm_unpacked(m, k, n, a, sa, b, sb, Out::Split(c, (n, 1), threads))
     {
         return;
     }
@@ -115,21 +120,32 @@ fn product_here<T: Float>(
     c: &mut [T],
 ) {
     let done = if transposed_is_better(m, n, sa, sb) {
-        T::gemm_unpacked(n, k, m, b, (sb.1, sb.0), a, sa.1, Out::Matrix(c, (1, n)))
-    } else if sb.1 == 1 {
-        T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Matrix(c, (n, 1)))
+        T::gemm_unpacked(
+            n,
+            k,
+            m,
+            b,
+            (sb.1, sb.0),
+            a,
+            (sa.1, 1),
+            Out::Matrix(c, (1, n)),
+        )
+    } else if sb.1 == 1 || (sb.0 == 1 && k * n > SMALL_B) {
+        // B's rows contiguous, or its columns (a layer's Wᵀ in dX = dY·Wᵀ,
+        // whose panels the kernel copies transposed).
+        T::gemm_unpacked(m, k, n, a, sa, b, sb, Out::Matrix(c, (n, 1)))
     } else if k * n <= SMALL_B {
-        // B's rows are not contiguous (a layer's Wᵀ in dX = dY·Wᵀ). When B
-        // is small, a row-major copy of it costs less than matrixmultiply's
-        // packing and per-call set-up, which made the 64×10×10 input
-        // gradient of 784-10-10 7.6% of its step.
+        // B's rows are not contiguous, and B is small: one row-major copy
+        // of it costs less than copying its panels for every call, and than
+        // matrixmultiply's packing and per-call set-up, which made the
+        // 64×10×10 input gradient of 784-10-10 7.6% of its step.
         let mut rows = storage::take::<T>(k * n);
         for (p, row) in rows.chunks_mut(n.max(1)).enumerate() {
             row.iter_mut()
                 .enumerate()
                 .for_each(|(j, v)| *v = b[p * sb.0 + j * sb.1]);
         }
-        let done = T::gemm_unpacked(m, k, n, a, sa, &rows, n, Out::Matrix(c, (n, 1)));
+        let done = T::gemm_unpacked(m, k, n, a, sa, &rows, (n, 1), Out::Matrix(c, (n, 1)));
         storage::give(rows);
         done
     } else {
@@ -177,7 +193,7 @@ fn product_blocks<T: Float>(
     !splits(m, k, n)
         && !transposed_is_better(m, n, sa, sb)
         && sb.1 == 1
-        && T::gemm_unpacked(m, k, n, a, sa, b, sb.0, Out::Blocks(visit))
+        && T::gemm_unpacked(m, k, n, a, sa, b, sb, Out::Blocks(visit))
 }
 
 impl<T: Float> Tensor<T> {

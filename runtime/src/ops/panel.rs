@@ -65,9 +65,12 @@ const BLOCK_MAX: usize = 512 << 10;
 
 /// `C = A · B` for `C: m × n`, `A: m × k` and `B: k × n`, where element
 /// `(i, p)` of `A` is at `a[i·sa.0 + p·sa.1]` and `(p, j)` of `B` at
-/// `b[p·rsb + j]`; `out` says where `C` goes. Returns `false`, having
+/// `b[p·sb.0 + j·sb.1]`; `out` says where `C` goes. `B`'s rows or its
+/// columns must be contiguous: `sb.1 == 1`, or `sb.0 == 1` (a layer's `Wᵀ`,
+/// whose column panels are then copied transposed). Returns `false`, having
 /// written and visited nothing, when the CPU has neither AVX-512F nor AVX2
-/// with FMA; the caller then uses the platform GEMM.
+/// with FMA, or `B` has neither layout; the caller then uses the platform
+/// GEMM.
 ///
 /// **Panics** if a slice is too short for its strides.
 ///
@@ -76,7 +79,7 @@ const BLOCK_MAX: usize = 512 << 10;
 /// // [[1, 2], [3, 4]] · [[1], [1]] = [[3], [7]]
 /// let (a, b) = ([1.0_f32, 2.0, 3.0, 4.0], [1.0, 1.0]);
 /// let mut c = [0.0; 2];
-/// if gemm(2, 2, 1, &a, (2, 1), &b, 1, Out::Matrix(&mut c, (1, 1))) {
+/// if gemm(2, 2, 1, &a, (2, 1), &b, (1, 1), Out::Matrix(&mut c, (1, 1))) {
 ///     assert_eq!(c, [3.0, 7.0]);
 /// }
 /// ```
@@ -88,19 +91,26 @@ pub fn gemm(
     a: &[f32],
     sa: (usize, usize),
     b: &[f32],
-    rsb: usize,
+    sb: (usize, usize),
     out: Out<'_, f32>,
 ) -> bool {
     assert!(
-        a.len() >= strided_len(m, sa.0, k, sa.1) && b.len() >= strided_len(k, rsb, n, 1),
+        a.len() >= strided_len(m, sa.0, k, sa.1) && b.len() >= strided_len(k, sb.0, n, sb.1),
         "panel::gemm: operands too small for {m}x{k} · {k}x{n}"
     );
+    // Rows of B contiguous, or else its columns (read transposed).
+    let (rsb, csb) = match sb {
+        (rsb, 1) => (rsb, 1),
+        (1, csb) => (1, csb),
+        _ => return false,
+    };
     let ops = Operands {
         k,
         a: a.as_ptr(),
         sa,
         b: b.as_ptr(),
         rsb,
+        csb,
         c: std::ptr::null_mut(),
         sc: (n, 1),
         b_panels: PanelsOfB::InPlace,
@@ -128,7 +138,7 @@ pub fn gemm(
     let edge = |t: usize| (panels * t / parts * PANEL_MAX).min(n);
     let columns = (0..parts).map(|t| Columns {
         // SAFETY (offset): column edge(t) ≤ n of B's rows and C.
-        ops: unsafe { ops.at(0, edge(t)) },
+        ops: unsafe { ops.at_column(edge(t)) },
         n: edge(t + 1) - edge(t),
     });
     // SAFETY: `entry` checked the CPU's features, and the assertions keep
@@ -160,7 +170,7 @@ unsafe impl Send for Columns {}
 /// # Safety
 /// As for `entry`: the CPU has its features, and the operands hold `m × n`.
 unsafe fn columns_of(entry: Entry, ops: &Operands, m: usize, n: usize) {
-    let mut panel = packs(ops.k, ops.rsb).then(|| storage::take::<f32>(ops.k * PANEL_MAX));
+    let mut panel = copies(ops).then(|| storage::take::<f32>(ops.k * PANEL_MAX));
     let ops = Operands {
         b_panels: panel
             .as_mut()
@@ -188,6 +198,12 @@ const PANEL_MAX: usize = 64;
 /// pay: the forward `X·W` of a 784-128 layer lost 7% for it.
 pub(crate) fn packs(k: usize, rsb: usize) -> bool {
     k > 1 && (rsb * size_of::<f32>()).is_multiple_of(4096)
+}
+
+/// Whether a written product copies `B`'s panels: where [`packs`] says so,
+/// and always for a `B` read transposed (the tiles need rows).
+fn copies(ops: &Operands) -> bool {
+    ops.csb != 1 || packs(ops.k, ops.rsb)
 }
 
 /// A kernel entry point: all of `C` for the operands.
@@ -231,6 +247,7 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
     let ops = &Operands {
         b: packed.as_ptr(),
         rsb: PANEL_MAX,
+        csb: 1,
         b_panels: PanelsOfB::Packed,
         ..*ops
     };
@@ -273,15 +290,131 @@ fn pack(ops: &Operands, n: usize) -> crate::tensor::buffer::Buffer<f32> {
         .step_by(PANEL_MAX)
         .zip(packed.chunks_mut(k * PANEL_MAX))
     {
-        let cols = PANEL_MAX.min(n - j);
-        for (p, row) in panel.chunks_mut(PANEL_MAX).enumerate() {
-            // SAFETY: row p of B holds n floats from its start (`gemm`
-            // checked B's length against k, n and its row stride).
-            let from = unsafe { std::slice::from_raw_parts(ops.b.add(p * ops.rsb + j), cols) };
-            row[..cols].copy_from_slice(from);
-        }
+        // SAFETY: `gemm` checked B's length against k, n and its strides,
+        // and the panel holds k rows of PANEL_MAX floats.
+        unsafe {
+            copy_panel(
+                &ops.at_column(j),
+                PANEL_MAX.min(n - j),
+                panel.as_mut_ptr(),
+                PANEL_MAX,
+            )
+        };
     }
     packed
+}
+
+/// Copies the `k × cols` panel of `B` at the operands' corner into `dst`,
+/// rows `width` floats apart, transposing it where `B` is read transposed.
+///
+/// # Safety
+/// `B` holds the panel at its strides, and `dst` holds `k` rows of `width`
+/// (at least `cols`) floats.
+// Not inlined into the kernel: inlined, it cost the tiles 3% (layout).
+#[inline(never)]
+unsafe fn copy_panel(ops: &Operands, cols: usize, dst: *mut f32, width: usize) {
+    let (k, b) = (ops.k, ops.b);
+    unsafe {
+        if ops.csb == 1 {
+            for p in 0..k {
+                std::ptr::copy_nonoverlapping(b.add(p * ops.rsb), dst.add(p * width), cols);
+            }
+            return;
+        }
+        // Column c of the panel is contiguous in B: 16×16 blocks are
+        // transposed in registers (a scalar copy, 16 stores per line of B,
+        // cost dY·Wᵀ 5% of its time), the edges one float at a time.
+        let (full_rows, full_cols) = (k / 16 * 16, cols / 16 * 16);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            for p0 in (0..full_rows).step_by(16) {
+                for c0 in (0..full_cols).step_by(16) {
+                    let from = b.add(c0 * ops.csb + p0);
+                    transpose_16x16(from, ops.csb, dst.add(p0 * width + c0), width);
+                }
+            }
+            transpose_scalar(b, ops.csb, full_rows..k, 0..full_cols, dst, width);
+            transpose_scalar(b, ops.csb, 0..k, full_cols..cols, dst, width);
+            return;
+        }
+        transpose_scalar(b, ops.csb, 0..k, 0..cols, dst, width);
+    }
+}
+
+/// `dst[p·width + c] = b[c·csb + p]` for the given rows and columns, in
+/// steps of 16 rows, so that the rows written stay in L1 while every
+/// column adds its 16 floats (one line of B) to them.
+///
+/// # Safety
+/// As for [`copy_panel`].
+unsafe fn transpose_scalar(
+    b: *const f32,
+    csb: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    dst: *mut f32,
+    width: usize,
+) {
+    for p0 in rows.clone().step_by(16) {
+        for c in cols.clone() {
+            for p in p0..(p0 + 16).min(rows.end) {
+                // SAFETY: the caller's.
+                unsafe { *dst.add(p * width + c) = *b.add(c * csb + p) };
+            }
+        }
+    }
+}
+
+/// Writes the transpose of the 16×16 block whose row `i` is at
+/// `src + i·csb` (16 floats) to rows `dst + j·width`: unpacks within
+/// 128-bit lanes, then two shuffles of whole lanes.
+///
+/// # Safety
+/// The CPU has AVX-512F; both blocks are inside their buffers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_16x16(src: *const f32, csb: usize, dst: *mut f32, width: usize) {
+    unsafe {
+        let a: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * csb)));
+        // t[2h], t[2h+1]: rows 2h and 2h+1 interleaved (low and high pairs).
+        let mut t = [_mm512_setzero_ps(); 16];
+        for h in 0..8 {
+            t[2 * h] = _mm512_unpacklo_ps(a[2 * h], a[2 * h + 1]);
+            t[2 * h + 1] = _mm512_unpackhi_ps(a[2 * h], a[2 * h + 1]);
+        }
+        // u[4q + c]: in 128-bit lane l, rows 4q..4q+4 of column 4l + c.
+        let mut u = [_mm512_setzero_ps(); 16];
+        let pd = _mm512_castps_pd;
+        for q in 0..4 {
+            let (lo, hi) = (t[4 * q], t[4 * q + 2]);
+            let (lo2, hi2) = (t[4 * q + 1], t[4 * q + 3]);
+            u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(lo), pd(hi)));
+            u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(lo), pd(hi)));
+            u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(lo2), pd(hi2)));
+            u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(lo2), pd(hi2)));
+        }
+        for c in 0..4 {
+            // Lanes 0, 1 (v) and 2, 3 (w) of rows 0..8, then of rows 8..16.
+            let v = _mm512_shuffle_f32x4::<0x44>(u[c], u[4 + c]);
+            let w = _mm512_shuffle_f32x4::<0xEE>(u[c], u[4 + c]);
+            let v2 = _mm512_shuffle_f32x4::<0x44>(u[8 + c], u[12 + c]);
+            let w2 = _mm512_shuffle_f32x4::<0xEE>(u[8 + c], u[12 + c]);
+            // Column 4l + c of the block: row 4l + c of the transpose.
+            _mm512_storeu_ps(dst.add(c * width), _mm512_shuffle_f32x4::<0x88>(v, v2));
+            _mm512_storeu_ps(
+                dst.add((4 + c) * width),
+                _mm512_shuffle_f32x4::<0xDD>(v, v2),
+            );
+            _mm512_storeu_ps(
+                dst.add((8 + c) * width),
+                _mm512_shuffle_f32x4::<0x88>(w, w2),
+            );
+            _mm512_storeu_ps(
+                dst.add((12 + c) * width),
+                _mm512_shuffle_f32x4::<0xDD>(w, w2),
+            );
+        }
+    }
 }
 
 /// One instruction set's vector of `f32` lanes: what a tile needs.
@@ -425,6 +558,9 @@ struct Operands {
     sa: (usize, usize),
     b: *const f32,
     rsb: usize,
+    /// `B`'s column stride: 1, or for a `B` read transposed its columns'
+    /// distance (the tiles then read copied panels, whose is 1).
+    csb: usize,
     c: *mut f32,
     sc: (usize, usize),
     /// How the tiles read `B`'s column panels.
@@ -445,14 +581,25 @@ enum PanelsOfB {
 }
 
 impl Operands {
-    /// The operands of the block of `C` whose corner is `(i, j)`.
+    /// The operands of the rows of `C` from row `i`.
     #[inline(always)]
-    unsafe fn at(&self, i: usize, j: usize) -> Operands {
+    unsafe fn at_row(&self, i: usize) -> Operands {
         unsafe {
             Operands {
                 a: self.a.add(i * self.sa.0),
-                b: self.b.add(j),
-                c: self.c.add(i * self.sc.0 + j * self.sc.1),
+                c: self.c.add(i * self.sc.0),
+                ..*self
+            }
+        }
+    }
+
+    /// The operands of the columns of `C` (and `B`) from column `j`.
+    #[inline(always)]
+    unsafe fn at_column(&self, j: usize) -> Operands {
+        unsafe {
+            Operands {
+                b: self.b.add(j * self.csb),
+                c: self.c.add(j * self.sc.1),
                 ..*self
             }
         }
@@ -465,18 +612,16 @@ unsafe fn panels<L: Lanes>(ops: &Operands, m: usize, n: usize) {
     let width = L::N * L::MAX_NV;
     for j in (0..n).step_by(width) {
         let cols = width.min(n - j);
-        let mut ops = unsafe { ops.at(0, j) };
+        let mut ops = unsafe { ops.at_column(j) };
         match ops.b_panels {
             PanelsOfB::InPlace => {}
             // SAFETY: the buffer holds `k` rows of `width ≤ PANEL_MAX`
             // floats; B's rows hold `cols` floats from column j.
             PanelsOfB::Copied(buf) => unsafe {
-                for p in 0..ops.k {
-                    let row = ops.b.add(p * ops.rsb);
-                    std::ptr::copy_nonoverlapping(row, buf.add(p * width), cols);
-                }
+                copy_panel(&ops, cols, buf, width);
                 ops.b = buf;
                 ops.rsb = width;
+                ops.csb = 1;
             },
             // SAFETY: column j is in panel j / PANEL_MAX (`width` divides
             // PANEL_MAX, so a panel of `width` lies within one of those).
@@ -524,22 +669,22 @@ unsafe fn rows_of<L: Lanes, const NV: usize, const TAIL: bool>(
     unsafe {
         while i + full <= m {
             match full {
-                12 => tile::<L, 12, NV, TAIL>(&ops.at(i, 0), &masks, cols),
-                8 => tile::<L, 8, NV, TAIL>(&ops.at(i, 0), &masks, cols),
-                _ => tile::<L, 6, NV, TAIL>(&ops.at(i, 0), &masks, cols),
+                12 => tile::<L, 12, NV, TAIL>(&ops.at_row(i), &masks, cols),
+                8 => tile::<L, 8, NV, TAIL>(&ops.at_row(i), &masks, cols),
+                _ => tile::<L, 6, NV, TAIL>(&ops.at_row(i), &masks, cols),
             }
             i += full;
         }
         while i + 4 <= m {
-            tile::<L, 4, NV, TAIL>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 4, NV, TAIL>(&ops.at_row(i), &masks, cols);
             i += 4;
         }
         if i + 2 <= m {
-            tile::<L, 2, NV, TAIL>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 2, NV, TAIL>(&ops.at_row(i), &masks, cols);
             i += 2;
         }
         if i < m {
-            tile::<L, 1, NV, TAIL>(&ops.at(i, 0), &masks, cols);
+            tile::<L, 1, NV, TAIL>(&ops.at_row(i), &masks, cols);
         }
     }
 }
@@ -655,6 +800,7 @@ mod tests {
             sa,
             b: b.as_ptr(),
             rsb,
+            csb: 1,
             c: c.as_mut_ptr(),
             sc: sc.unwrap_or((n, 1)),
             b_panels: PanelsOfB::InPlace,
@@ -714,7 +860,16 @@ mod tests {
         let b: Vec<f32> = (0..k * rsb).map(|i| (i % 5) as f32 * 0.5).collect();
         let want = naive(m, k, n, &a, (k, 1), &b, rsb);
         let mut c = vec![f32::NAN; m * n];
-        if !gemm(m, k, n, &a, (k, 1), &b, rsb, Out::Matrix(&mut c, (n, 1))) {
+        if !gemm(
+            m,
+            k,
+            n,
+            &a,
+            (k, 1),
+            &b,
+            (rsb, 1),
+            Out::Matrix(&mut c, (n, 1)),
+        ) {
             return; // neither AVX-512 nor AVX2 here
         }
         assert_eq!(c, want);
@@ -723,8 +878,68 @@ mod tests {
             let (start, run) = block.run(0);
             visited[start..start + run.len()].copy_from_slice(run);
         };
-        assert!(gemm(m, k, n, &a, (k, 1), &b, rsb, Out::Blocks(&mut visit)));
+        assert!(gemm(
+            m,
+            k,
+            n,
+            &a,
+            (k, 1),
+            &b,
+            (rsb, 1),
+            Out::Blocks(&mut visit)
+        ));
         assert_eq!(visited, want);
+    }
+
+    /// `B` read transposed (its columns contiguous, `sb = (1, csb)`) gives
+    /// the naive product: whole 16×16 blocks and the edges around them,
+    /// written, shared out over threads and visited.
+    #[test]
+    fn a_b_read_transposed_multiplies_the_same() {
+        for (m, k, n) in [(13, 37, 70), (8, 32, 64), (5, 1, 9), (20, 100, 130)] {
+            let csb = k + 3;
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let bt: Vec<f32> = (0..n * csb).map(|i| (i % 11) as f32 * 0.25).collect();
+            // The same B, row-major, for the naive product.
+            let rows: Vec<f32> = (0..k * n).map(|e| bt[(e % n) * csb + e / n]).collect();
+            let want = naive(m, k, n, &a, (k, 1), &rows, n);
+            for parts in [1, 3] {
+                let mut c = vec![f32::NAN; m * n];
+                let out = Out::Split(&mut c, (n, 1), parts);
+                if !gemm(m, k, n, &a, (k, 1), &bt, (1, csb), out) {
+                    return; // neither AVX-512 nor AVX2 here
+                }
+                assert_eq!(c, want, "{m}x{k}x{n}, {parts} parts");
+            }
+            let mut visited = vec![f32::NAN; m * n];
+            let mut visit = |block: Block<'_, f32>| {
+                let (start, run) = block.run(0);
+                visited[start..start + run.len()].copy_from_slice(run);
+            };
+            assert!(gemm(
+                m,
+                k,
+                n,
+                &a,
+                (k, 1),
+                &bt,
+                (1, csb),
+                Out::Blocks(&mut visit)
+            ));
+            assert_eq!(visited, want, "{m}x{k}x{n} visited");
+        }
+        // Neither rows nor columns contiguous: left to the platform GEMM.
+        let mut c = [0.0f32; 4];
+        assert!(!gemm(
+            2,
+            2,
+            2,
+            &[0.0; 4],
+            (2, 1),
+            &[0.0; 9],
+            (3, 2),
+            Out::Matrix(&mut c, (2, 1))
+        ));
     }
 
     /// A written product whose panels are shared out over threads gives the
@@ -740,7 +955,7 @@ mod tests {
                 for sc in [(n, 1), (1, m)] {
                     let mut c = vec![f32::NAN; m * n];
                     let out = Out::Split(&mut c, sc, parts);
-                    if !gemm(m, k, n, &a, (k, 1), &b, rsb, out) {
+                    if !gemm(m, k, n, &a, (k, 1), &b, (rsb, 1), out) {
                         return; // neither AVX-512 nor AVX2 here
                     }
                     let got: Vec<f32> = (0..m * n)
