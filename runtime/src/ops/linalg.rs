@@ -1,11 +1,11 @@
 //! Matrix products (2-D and batched 3-D) through the platform GEMM, and
 //! transposes.
 
-use super::panel::{Out, Visit};
+use super::panel::Out;
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::Buffer;
-use crate::tensor::storage;
+use crate::tensor::storage::{self, Visitor};
 
 /// `(batch, m, k)` of a matmul operand, its batch 1 for a 2-D matrix.
 #[track_caller]
@@ -176,9 +176,11 @@ fn transposed_is_better(m: usize, n: usize, sa: (usize, usize), sb: (usize, usiz
 }
 
 /// [`product`] into a visitor of `C`'s blocks instead of a buffer (see
-/// [`Tensor::for_each_block`]). Returns `false`, having visited nothing,
-/// where the unpacked kernel would not compute `C` as it is (and on one
-/// thread): the caller then makes `C` the ordinary way.
+/// [`Tensor::for_each_block`]): a shared visitor's threads make the blocks
+/// of a large product together. Returns `false`, having visited nothing,
+/// where the unpacked kernel would not compute `C` as it is, or a large
+/// product has a visitor on one thread (the threads then make `C` whole):
+/// the caller then makes `C` the ordinary way.
 #[allow(clippy::too_many_arguments)]
 fn product_blocks<T: Float>(
     m: usize,
@@ -188,12 +190,21 @@ fn product_blocks<T: Float>(
     sa: (usize, usize),
     b: &[T],
     sb: (usize, usize),
-    visit: &mut Visit<'_, T>,
+    visitor: Visitor<'_, T>,
 ) -> bool {
-    !splits(m, k, n)
-        && !transposed_is_better(m, n, sa, sb)
-        && sb.1 == 1
-        && T::gemm_unpacked(m, k, n, a, sa, b, sb, Out::Blocks(visit))
+    if transposed_is_better(m, n, sa, sb) || sb.1 != 1 {
+        return false;
+    }
+    let out = match visitor {
+        Visitor::One(_) if splits(m, k, n) => return false,
+        Visitor::One(visit) => Out::Blocks(visit),
+        // Threads only where they pay, as in `product`.
+        Visitor::Shared(visit, parts) if m * k * n >= PARALLEL_MIN => {
+            Out::SharedBlocks(visit, parts)
+        }
+        Visitor::Shared(visit, _) => Out::SharedBlocks(visit, 1),
+    };
+    T::gemm_unpacked(m, k, n, a, sa, b, sb, out)
 }
 
 impl<T: Float> Tensor<T> {
@@ -347,7 +358,7 @@ pub fn matmul_vjp<T: Float>(
     // dB's blocks, for a consumer that takes them as they are made (Adam):
     // the same product as below, for one batch entry.
     let (dy_s, a_s) = (dy.clone(), a.clone());
-    let stream = Box::new(move |visit: &mut Visit<'_, T>| {
+    let stream = Box::new(move |visitor: Visitor<'_, T>| {
         batch == 1
             && product_blocks(
                 k,
@@ -357,7 +368,7 @@ pub fn matmul_vjp<T: Float>(
                 (1, k),
                 dy_s.as_slice(),
                 (n, 1),
-                visit,
+                visitor,
             )
     });
     // dB[b] = A[b]ᵀ · dY[b] : (k×m)·(m×n)

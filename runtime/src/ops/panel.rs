@@ -30,7 +30,7 @@
 use std::arch::x86_64::*;
 
 use crate::scalar::strided_len;
-use crate::tensor::storage::{self, Block};
+use crate::tensor::storage::{self, Block, Visitor};
 
 /// Where a product's values go.
 pub enum Out<'a, T> {
@@ -45,6 +45,9 @@ pub enum Out<'a, T> {
     /// fits in [`STREAM_B_MAX`], else from L3, in blocks of at least 64 rows
     /// of at most 512 KB; [`gemm`] returns `false` for a wider `C`.
     Blocks(&'a mut Visit<'a, T>),
+    /// Handed to a visitor shared by this many threads, which make and
+    /// visit disjoint blocks of rows at once.
+    SharedBlocks(&'a (dyn Fn(Block<'_, T>) + Sync), usize),
 }
 
 /// A visitor of a product's blocks.
@@ -121,7 +124,10 @@ pub fn gemm(
     let (c, sc, parts) = match out {
         Out::Matrix(c, sc) => (c, sc, 1),
         Out::Split(c, sc, parts) => (c, sc, parts),
-        Out::Blocks(visit) => return blocks(entry, &ops, m, n, visit),
+        Out::Blocks(visit) => return blocks(entry, &ops, m, n, Visitor::One(visit)),
+        Out::SharedBlocks(visit, parts) => {
+            return blocks(entry, &ops, m, n, Visitor::Shared(visit, parts));
+        }
     };
     assert!(
         c.len() >= strided_len(m, sc.0, n, sc.1),
@@ -225,9 +231,11 @@ fn entry() -> Option<Entry> {
     None
 }
 
-/// [`Out::Blocks`]: `C` made a block of rows at a time in a buffer, each
-/// block visited whole (its rows are contiguous, so as one run).
-fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_, f32>) -> bool {
+/// [`Out::Blocks`] and [`Out::SharedBlocks`]: `C` made a block of rows at a
+/// time in a buffer, each block visited whole (its rows are contiguous, so
+/// as one run). Shared, the threads take every `parts`-th block, each in a
+/// buffer of its own.
+fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: Visitor<'_, f32>) -> bool {
     let row_bytes = n.max(1) * size_of::<f32>();
     let mut height = BLOCK_BYTES / row_bytes;
     if ops.k * n * size_of::<f32>() > STREAM_B_MAX {
@@ -237,45 +245,72 @@ fn blocks(entry: Entry, ops: &Operands, m: usize, n: usize, visit: &mut Visit<'_
         }
     }
     let height = height.clamp(1, m.max(1));
-    let mut buf = storage::take::<f32>(height * n);
     // Every block reads all of B, so B is packed once, whole, into
     // contiguous panels: at most 256 KiB for a B that stays in L2 (a batch
     // of 128's dY: 784-128-10 b128 2,096 -> 2,158 steps/s), and the 4 KiB
     // strided B of the wide layers, which must be copied anyway (see
     // `packs`), once rather than once per block.
     let packed = pack(ops, n);
-    let ops = &Operands {
+    let ops = Operands {
         b: packed.as_ptr(),
         rsb: PANEL_MAX,
         csb: 1,
         b_panels: PanelsOfB::Packed,
         ..*ops
     };
-    for i in (0..m).step_by(height) {
-        let rows = height.min(m - i);
-        let block = Operands {
-            // SAFETY (offset): row i < m of A.
-            a: unsafe { ops.a.add(i * ops.sa.0) },
-            c: buf.as_mut_ptr(),
-            sc: (n, 1),
-            ..*ops
-        };
-        // SAFETY: `entry` checked the CPU's features; A's rows i.. and B
-        // are inside the slices `gemm` checked, and the buffer holds
-        // `rows × n` values.
-        unsafe { entry(&block, rows, n) };
-        visit(Block {
-            start: i * n,
-            stride: rows * n,
-            rows: 1,
-            cols: rows * n,
-            width: rows * n,
-            values: &buf[..rows * n],
-        });
+    // Blocks `first`, `first + step`, ... of C, each made and visited.
+    let run = |first: usize, step: usize, visit: &dyn Fn(Block<'_, f32>)| {
+        let mut buf = storage::take::<f32>(height * n);
+        for i in (first * height..m).step_by(step * height) {
+            let rows = height.min(m - i);
+            let block = Operands {
+                // SAFETY (offset): row i < m of A.
+                a: unsafe { ops.a.add(i * ops.sa.0) },
+                c: buf.as_mut_ptr(),
+                sc: (n, 1),
+                ..ops
+            };
+            // SAFETY: `entry` checked the CPU's features; A's rows i.. and
+            // B are inside the slices `gemm` checked, and the buffer holds
+            // `rows × n` values.
+            unsafe { entry(&block, rows, n) };
+            visit(Block {
+                start: i * n,
+                stride: rows * n,
+                rows: 1,
+                cols: rows * n,
+                width: rows * n,
+                values: &buf[..rows * n],
+            });
+        }
+        storage::give(buf);
+    };
+    match visit {
+        Visitor::One(visit) => {
+            let visit = std::cell::RefCell::new(visit);
+            run(0, 1, &|block| (visit.borrow_mut())(block));
+        }
+        Visitor::Shared(visit, parts) => {
+            let (run, parts) = (SharedMaker(&run), parts.max(1));
+            crate::threads::for_each_part(0..parts, |t| run.make(t, parts, visit));
+        }
     }
-    storage::give(buf);
     storage::give(packed);
     true
+}
+
+/// The block maker of [`blocks`], shared by its threads.
+struct SharedMaker<'a, F>(&'a F);
+
+// SAFETY: the maker reads A and the packed B through raw pointers into
+// buffers that outlive the threads, and writes only a buffer of its own.
+unsafe impl<F> Sync for SharedMaker<'_, F> {}
+
+impl<F: Fn(usize, usize, &dyn Fn(Block<'_, f32>))> SharedMaker<'_, F> {
+    /// Blocks `first`, `first + step`, ... of C, made and visited.
+    fn make(&self, first: usize, step: usize, visit: &(dyn Fn(Block<'_, f32>) + Sync)) {
+        (self.0)(first, step, visit)
+    }
 }
 
 /// All of `B` (`k × n`) in column panels of [`PANEL_MAX`] floats, one after
@@ -826,7 +861,7 @@ mod tests {
                     }
                 }
             };
-            assert!(blocks(entry, &ops, m, n, &mut visit));
+            assert!(blocks(entry, &ops, m, n, Visitor::One(&mut visit)));
             assert!(
                 seen.iter().all(|&s| s == 1),
                 "{m}x{k}x{n}: an element visited other than once"
@@ -940,6 +975,47 @@ mod tests {
             (3, 2),
             Out::Matrix(&mut c, (2, 1))
         ));
+    }
+
+    /// Blocks made by several threads at once (`Out::SharedBlocks`) cover
+    /// the naive product, every element once, for more threads than blocks
+    /// too.
+    #[test]
+    fn blocks_made_by_several_threads_cover_the_product_once() {
+        use std::sync::Mutex;
+        let (m, k, n) = (300, 20, 1100);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+        let want = naive(m, k, n, &a, (k, 1), &b, n);
+        for parts in [1, 2, 3, 64] {
+            let got = Mutex::new((vec![f32::NAN; m * n], vec![0u8; m * n]));
+            let visit = |block: Block<'_, f32>| {
+                let mut got = got.lock().unwrap();
+                let (start, run) = block.run(0);
+                got.0[start..start + run.len()].copy_from_slice(run);
+                got.1[start..start + run.len()]
+                    .iter_mut()
+                    .for_each(|s| *s += 1);
+            };
+            if !gemm(
+                m,
+                k,
+                n,
+                &a,
+                (k, 1),
+                &b,
+                (n, 1),
+                Out::SharedBlocks(&visit, parts),
+            ) {
+                return; // neither AVX-512 nor AVX2 here
+            }
+            let (values, seen) = got.into_inner().unwrap();
+            assert!(
+                seen.iter().all(|&s| s == 1),
+                "{parts} parts: every element once"
+            );
+            assert_eq!(values, want, "{parts} parts");
+        }
     }
 
     /// A written product whose panels are shared out over threads gives the

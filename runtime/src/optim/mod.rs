@@ -335,14 +335,33 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
                 };
             }
             // A large leaf's update is split over the threads, as the big
-            // matrix products are (each element's update is independent).
-            let g = values(g);
-            let chunk = p.len().div_ceil(threads);
-            let parts = p
-                .chunks_mut(chunk)
-                .zip(g.chunks(chunk))
-                .zip(m.chunks_mut(chunk).zip(v.chunks_mut(chunk)));
-            crate::threads::for_each_part(parts, |((p, g), (m, v))| rule.apply(p, g, m, v));
+            // matrix products are (each element's update is independent):
+            // the threads make the gradient's blocks together and each
+            // applies its own, or else take a contiguous part each.
+            let state = Disjoint {
+                p: p.as_mut_ptr(),
+                m: m.as_mut_ptr(),
+                v: v.as_mut_ptr(),
+                len: p.len(),
+            };
+            let update = |block: Block<'_, P::Elem>| {
+                for r in 0..block.rows {
+                    let (at, g) = block.run(r);
+                    // SAFETY: the blocks visited are disjoint (the contract
+                    // of `for_each_block_shared`), so no two threads hold
+                    // the same elements; `part` checks the bounds.
+                    let (p, m, v) = unsafe { state.part(at, g.len()) };
+                    rule.apply(p, g, m, v);
+                }
+            };
+            match g {
+                Leaf::Tensor(g) => g.for_each_block_shared(threads, update),
+                Leaf::Scalar(g) => {
+                    // SAFETY: one thread, the whole leaf.
+                    let (p, m, v) = unsafe { state.part(0, 1) };
+                    rule.apply(p, std::slice::from_ref(g), m, v);
+                }
+            }
         });
     }
     fn lr(&self) -> f64 {
@@ -350,6 +369,41 @@ impl<P: Params> Optimizer<P> for Adam<P::Elem> {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+}
+
+/// A leaf's parameters and moments, for threads that update disjoint parts
+/// of them at once.
+struct Disjoint<T> {
+    p: *mut T,
+    m: *mut T,
+    v: *mut T,
+    len: usize,
+}
+
+// SAFETY: the pointers are into slices that `Adam::step` borrows mutably
+// until the threads are done, and each thread takes only the parts its
+// blocks cover (see `part`).
+unsafe impl<T: Send> Sync for Disjoint<T> {}
+
+impl<T> Disjoint<T> {
+    /// Elements `at..at + len` of the parameters and both moments.
+    ///
+    /// **Panics** if they run past the leaf.
+    ///
+    /// # Safety
+    /// No other thread holds any of these elements while they are in use.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, at: usize, len: usize) -> (&mut [T], &mut [T], &mut [T]) {
+        assert!(at + len <= self.len, "Adam: a gradient block past its leaf");
+        // SAFETY: in bounds (just checked); disjoint (the caller's).
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.p.add(at), len),
+                std::slice::from_raw_parts_mut(self.m.add(at), len),
+                std::slice::from_raw_parts_mut(self.v.add(at), len),
+            )
+        }
     }
 }
 

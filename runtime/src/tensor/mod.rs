@@ -144,7 +144,31 @@ impl<T: Float> Tensor<T> {
     /// assert_eq!(sum, 6.0);
     /// ```
     pub fn for_each_block(&self, mut visit: impl FnMut(storage::Block<'_, T>)) {
-        self.data.stream(&mut visit);
+        self.data.stream(storage::Visitor::One(&mut visit));
+    }
+
+    /// [`Tensor::for_each_block`] on `threads` threads at once: `visit` is
+    /// called concurrently, on blocks that are disjoint and together cover
+    /// every element once. A deferred weight gradient is made by the
+    /// threads, each making and visiting its own blocks of rows; any other
+    /// tensor is visited in one contiguous part per thread.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let t = adjoint_runtime::Tensor::from_vec(vec![1.0_f32; 1000], &[1000]);
+    /// let seen = AtomicUsize::new(0);
+    /// t.for_each_block_shared(2, |block| {
+    ///     seen.fetch_add(block.rows * block.cols, Ordering::Relaxed);
+    /// });
+    /// assert_eq!(seen.into_inner(), 1000);
+    /// ```
+    pub fn for_each_block_shared(
+        &self,
+        threads: usize,
+        visit: impl Fn(storage::Block<'_, T>) + Sync,
+    ) {
+        self.data
+            .stream(storage::Visitor::Shared(&visit, threads.max(1)));
     }
 
     /// True for a tensor made by [`Tensor::zeros`] (whose values are made

@@ -187,10 +187,31 @@ impl<'a, T> Block<'a, T> {
     }
 }
 
-/// Hands a deferred tensor's values to `visit` in blocks as it makes them,
-/// without keeping them; returns `false`, having visited nothing, when it
-/// cannot (the values must then be made the ordinary way).
-pub(crate) type Stream<T> = Box<dyn Fn(&mut dyn FnMut(Block<'_, T>)) -> bool + Send + Sync>;
+/// Who visits a tensor's blocks (see
+/// [`Tensor::for_each_block`](crate::Tensor::for_each_block)).
+pub enum Visitor<'v, T> {
+    /// One visitor on this thread.
+    One(&'v mut dyn FnMut(Block<'_, T>)),
+    /// One visitor shared by this many threads, which call it at once on
+    /// disjoint blocks (see
+    /// [`Tensor::for_each_block_shared`](crate::Tensor::for_each_block_shared)).
+    Shared(&'v (dyn Fn(Block<'_, T>) + Sync), usize),
+}
+
+impl<T> Visitor<'_, T> {
+    /// The same visitor, borrowed for a call that may not use it.
+    fn reborrow(&mut self) -> Visitor<'_, T> {
+        match self {
+            Visitor::One(f) => Visitor::One(&mut **f),
+            Visitor::Shared(f, parts) => Visitor::Shared(*f, *parts),
+        }
+    }
+}
+
+/// Hands a deferred tensor's values to a visitor in blocks as it makes
+/// them, without keeping them; returns `false`, having visited nothing,
+/// when it cannot (the values must then be made the ordinary way).
+pub(crate) type Stream<T> = Box<dyn Fn(Visitor<'_, T>) -> bool + Send + Sync>;
 
 /// How deferred values are made.
 pub(crate) enum Recipe<T> {
@@ -251,26 +272,39 @@ impl<T: Float> Data<T> {
     /// Visits the values in blocks: made by the stream of values not made
     /// yet (which leaves them unmade: a later read computes them again,
     /// with the same result), else all at once as one block.
-    pub(crate) fn stream(&self, visit: &mut dyn FnMut(Block<'_, T>)) {
+    pub(crate) fn stream(&self, visitor: Visitor<'_, T>) {
+        let mut visitor = visitor;
         if let Data::Deferred {
             made,
             stream: Some(stream),
             ..
         } = self
             && made.get().is_none()
-            && stream(visit)
+            && stream(visitor.reborrow())
         {
             return;
         }
         let values = self.values();
-        visit(Block {
-            start: 0,
-            stride: values.len(),
-            rows: 1,
-            cols: values.len(),
-            width: values.len(),
-            values,
-        });
+        fn whole<T>(start: usize, values: &[T]) -> Block<'_, T> {
+            Block {
+                start,
+                stride: values.len(),
+                rows: 1,
+                cols: values.len(),
+                width: values.len(),
+                values,
+            }
+        }
+        match visitor {
+            Visitor::One(visit) => visit(whole(0, values)),
+            // One contiguous part per thread.
+            Visitor::Shared(visit, parts) => {
+                let chunk = values.len().div_ceil(parts.max(1)).max(1);
+                crate::threads::for_each_part(values.chunks(chunk).enumerate(), |(i, part)| {
+                    visit(whole(i * chunk, part))
+                });
+            }
+        }
     }
 
     /// The number of elements.
