@@ -8,6 +8,7 @@ use crate::params::{Leaf, LeafMut, Params};
 use crate::scalar::Float;
 use crate::tensor::storage::Block;
 
+mod fast;
 mod moments;
 use moments::{Moments, page_offset};
 
@@ -452,9 +453,13 @@ impl<T: Float> AdamRule<T> {
         );
     }
 
-    /// The update itself, inlined into the callers' vectorized loops.
+    /// The update itself, inlined into the callers' vectorized loops: `f32`
+    /// on AVX-512 without a division ([`fast`]), else (and the last few
+    /// elements) as written here.
     #[inline(always)]
     fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        let done = fast::update(self, p, g, m, v);
+        let (p, g, m, v) = (&mut p[done..], &g[done..], &mut m[done..], &mut v[done..]);
         let r = *self;
         // Zipped slices, no indexing: the loop vectorizes, at the CPU's
         // widest. Each element is read into locals and written once: with
