@@ -1,4 +1,4 @@
-//! `Tensor::matmul` (and the weight gradient of matmul's rule) against
+//! `Tensor::matmul` (and the weight and input gradients of matmul's rule) against
 //! matrixmultiply's sgemm called directly on preallocated buffers, for the
 //! products of the MLP benchmarks. `Tensor` uses adjoint's unpacked kernel
 //! (`ops::panel`) for these layouts, so the ratio is that kernel against the
@@ -97,7 +97,55 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    // Input gradients dX = dY·Wᵀ: batch × outputs × inputs, W stored
+    // inputs × outputs, so Wᵀ is read down its columns (copied transposed,
+    // panel by panel, or whole where small).
+    for (m, k, n) in [(64, 10, 128), (256, 1024, 1024)] {
+        let mut rng = Rng::seed(3);
+        let x: Tensor = Tensor::zeros(&[m, n]);
+        let w: Tensor = Tensor::randn(&[n, k], 0.0, 1.0, &mut rng);
+        let dy: Tensor = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+        let id = format!("dX{m}x{k}x{n}");
+        group.bench_with_input(BenchmarkId::new("tensor", &id), &(), |bch, _| {
+            bch.iter(|| {
+                let (dx, _) = matmul_vjp(black_box(&dy), &x, black_box(&w));
+                black_box(dx.as_slice()[0])
+            })
+        });
+        let mut out = vec![0.0f32; m * n];
+        group.bench_with_input(BenchmarkId::new("sgemm", &id), &(), |bch, _| {
+            bch.iter(|| {
+                // B = Wᵀ: (p, j) at w[j·k + p].
+                matrixmultiply_bt(m, k, n, black_box(dy.as_slice()), w.as_slice(), &mut out)
+            })
+        });
+    }
     group.finish();
+}
+
+/// `C = A·Bᵀ` through matrixmultiply, `A: m×k` and `B: n×k` row-major.
+fn matrixmultiply_bt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    // SAFETY: A is m×k and B n×k row-major, C m×n: every index the kernel
+    // touches is in bounds.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
 }
 
 criterion_group!(matmul, benches);
