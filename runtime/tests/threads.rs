@@ -76,3 +76,54 @@ fn adam_on_blocks_made_by_several_threads_equals_one_thread() {
     assert!(run(2) == one, "2 threads");
     threads::set_count(1);
 }
+
+/// The pool's workers: a part's panic reaches the caller after every part
+/// has stopped, and the pool works afterwards; a call from inside a part,
+/// and calls from two threads at once, finish with every part run once.
+#[test]
+fn parts_run_once_panics_reach_the_caller_and_nested_calls_finish() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    threads::set_count(2);
+    let ran = AtomicUsize::new(0);
+    let caught = std::panic::catch_unwind(|| {
+        threads::for_each_part(0..6, |i| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            assert!(i != 3, "part 3 fails");
+        })
+    });
+    let message = caught.expect_err("the panic reaches the caller");
+    let text = message
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| message.downcast_ref::<String>().map(String::as_str));
+    assert_eq!(text, Some("part 3 fails"));
+    assert_eq!(ran.load(Ordering::Relaxed), 6, "every part ran");
+
+    let sum = AtomicUsize::new(0);
+    threads::for_each_part(0..4, |i| {
+        threads::for_each_part(0..3, |j| {
+            sum.fetch_add(10 * i + j, Ordering::Relaxed);
+        })
+    });
+    assert_eq!(sum.load(Ordering::Relaxed), 3 * (10 * 6) + 4 * 3);
+
+    let sums: Vec<usize> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let sum = AtomicUsize::new(0);
+                    for _ in 0..50 {
+                        threads::for_each_part(1..=8, |i| {
+                            sum.fetch_add(i, Ordering::Relaxed);
+                        });
+                    }
+                    sum.into_inner()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert_eq!(sums, [50 * 36, 50 * 36]);
+    threads::set_count(1);
+}
