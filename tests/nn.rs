@@ -8,6 +8,14 @@ use common::{leaves, with_leaves};
 
 type T = Tensor<f64>;
 
+const ACTIVATIONS: [Activation; 5] = [
+    Activation::Relu,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+    Activation::Identity,
+];
+
 #[differentiable(wrt(model))]
 fn loss(model: &Mlp<f64>, x: &T, labels: &[usize], training: bool) -> f64 {
     let logits = model.forward(x, training, 17);
@@ -18,13 +26,7 @@ fn loss(model: &Mlp<f64>, x: &T, labels: &[usize], training: bool) -> f64 {
 fn mlp_gradients_in_every_activation_with_and_without_dropout() {
     let x = Tensor::randn(&[5, 4], 0.0, 1.0, &mut Rng::seed(1));
     let labels = [0, 2, 1, 2, 0];
-    for activation in [
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-        Activation::Identity,
-    ] {
+    for activation in ACTIVATIONS {
         let mut model = Mlp::new(&[4, 6, 5, 3], activation, Init::HeNormal, &mut Rng::seed(2));
         for dropout in [0.0, 0.3] {
             model.dropout = dropout;
@@ -161,13 +163,7 @@ fn bias_and_activation_in_one_op_differentiate_as_the_two_ops() {
         T::randn(&[3, 4], 0.0, 1.0, &mut rng),
         T::randn(&[3, 5], 0.0, 1.0, &mut rng),
     );
-    for activation in [
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-        Activation::Identity,
-    ] {
+    for activation in ACTIVATIONS {
         let (v, (dw, db, dx)) = fused_grad(&w, &b, &x, &c, activation);
         let (u, (uw, ub, ux)) = unfused_grad(&w, &b, &x, &c, activation);
         assert!((v - u).abs() < 1e-12, "{activation:?}: {v} vs {u}");

@@ -105,36 +105,44 @@ fn a_b_with_rows_4_kib_apart_is_copied_and_multiplies_the_same() {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
     let b: Vec<f32> = (0..k * rsb).map(|i| (i % 5) as f32 * 0.5).collect();
     let want = naive(m, k, n, &a, (k, 1), &b, rsb);
-    let mut c = vec![f32::NAN; m * n];
-    if !gemm(
-        m,
-        k,
-        n,
-        &a,
-        (k, 1),
-        &b,
-        (rsb, 1),
-        Out::Matrix(&mut c, (n, 1)),
-    ) {
+    let Some(outputs) = every_output(m, k, n, &a, (k, 1), &b, (rsb, 1), &[1]) else {
         return; // neither AVX-512 nor AVX2 here
+    };
+    for (how, c) in outputs {
+        assert_eq!(c, want, "{how}");
     }
-    assert_eq!(c, want);
+}
+
+/// `C` from [`gemm`], written with its panels shared out over each number
+/// of `parts`, and visited in blocks, each with a label; `None` where the
+/// CPU has neither AVX-512 nor AVX2.
+#[allow(clippy::too_many_arguments)]
+fn every_output(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    parts: &[usize],
+) -> Option<Vec<(String, Vec<f32>)>> {
+    let mut outputs = Vec::new();
+    for &p in parts {
+        let mut c = vec![f32::NAN; m * n];
+        if !gemm(m, k, n, a, sa, b, sb, Out::Split(&mut c, (n, 1), p)) {
+            return None;
+        }
+        outputs.push((format!("{m}x{k}x{n} over {p} threads"), c));
+    }
     let mut visited = vec![f32::NAN; m * n];
     let mut visit = |block: Block<'_, f32>| {
         let (start, run) = block.run(0);
         visited[start..start + run.len()].copy_from_slice(run);
     };
-    assert!(gemm(
-        m,
-        k,
-        n,
-        &a,
-        (k, 1),
-        &b,
-        (rsb, 1),
-        Out::Blocks(&mut visit)
-    ));
-    assert_eq!(visited, want);
+    assert!(gemm(m, k, n, a, sa, b, sb, Out::Blocks(&mut visit)));
+    outputs.push((format!("{m}x{k}x{n} visited"), visited));
+    Some(outputs)
 }
 
 /// `B` read transposed (its columns contiguous, `sb = (1, csb)`) gives
@@ -149,30 +157,12 @@ fn a_b_read_transposed_multiplies_the_same() {
         // The same B, row-major, for the naive product.
         let rows: Vec<f32> = (0..k * n).map(|e| bt[(e % n) * csb + e / n]).collect();
         let want = naive(m, k, n, &a, (k, 1), &rows, n);
-        for parts in [1, 3] {
-            let mut c = vec![f32::NAN; m * n];
-            let out = Out::Split(&mut c, (n, 1), parts);
-            if !gemm(m, k, n, &a, (k, 1), &bt, (1, csb), out) {
-                return; // neither AVX-512 nor AVX2 here
-            }
-            assert_eq!(c, want, "{m}x{k}x{n}, {parts} parts");
-        }
-        let mut visited = vec![f32::NAN; m * n];
-        let mut visit = |block: Block<'_, f32>| {
-            let (start, run) = block.run(0);
-            visited[start..start + run.len()].copy_from_slice(run);
+        let Some(outputs) = every_output(m, k, n, &a, (k, 1), &bt, (1, csb), &[1, 3]) else {
+            return; // neither AVX-512 nor AVX2 here
         };
-        assert!(gemm(
-            m,
-            k,
-            n,
-            &a,
-            (k, 1),
-            &bt,
-            (1, csb),
-            Out::Blocks(&mut visit)
-        ));
-        assert_eq!(visited, want, "{m}x{k}x{n} visited");
+        for (how, c) in outputs {
+            assert_eq!(c, want, "{how}");
+        }
     }
     // Neither rows nor columns contiguous: left to the platform GEMM.
     let mut c = [0.0f32; 4];
@@ -199,38 +189,12 @@ fn a_large_a_read_down_its_columns_multiplies_the_same() {
     let a: Vec<f32> = (0..k * lda).map(|i| (i % 7) as f32 - 3.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
     let want = naive(m, k, n, &a, (1, lda), &b, n);
-    for parts in [1, 2] {
-        let mut c = vec![f32::NAN; m * n];
-        if !gemm(
-            m,
-            k,
-            n,
-            &a,
-            (1, lda),
-            &b,
-            (n, 1),
-            Out::Split(&mut c, (n, 1), parts),
-        ) {
-            return; // neither AVX-512 nor AVX2 here
-        }
-        assert_eq!(c, want, "{parts} parts");
-    }
-    let mut visited = vec![f32::NAN; m * n];
-    let mut visit = |block: Block<'_, f32>| {
-        let (start, run) = block.run(0);
-        visited[start..start + run.len()].copy_from_slice(run);
+    let Some(outputs) = every_output(m, k, n, &a, (1, lda), &b, (n, 1), &[1, 2]) else {
+        return; // neither AVX-512 nor AVX2 here
     };
-    assert!(gemm(
-        m,
-        k,
-        n,
-        &a,
-        (1, lda),
-        &b,
-        (n, 1),
-        Out::Blocks(&mut visit)
-    ));
-    assert_eq!(visited, want);
+    for (how, c) in outputs {
+        assert_eq!(c, want, "{how}");
+    }
 }
 
 /// Blocks made by several threads at once (`Out::SharedBlocks`) cover
