@@ -189,7 +189,7 @@ impl<'a, T> Block<'a, T> {
 
 /// Who visits a tensor's blocks (see
 /// [`Tensor::for_each_block`](crate::Tensor::for_each_block)).
-pub enum Visitor<'v, T> {
+pub(crate) enum Visitor<'v, T> {
     /// One visitor on this thread.
     One(&'v mut dyn FnMut(Block<'_, T>)),
     /// One visitor shared by this many threads, which call it at once on
