@@ -8,7 +8,10 @@
 //! multiply-adds or more are split: below that, starting threads costs more
 //! than it saves.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod pool;
 
 /// 0 until the count is known.
 static COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -72,7 +75,3 @@ pub fn for_each_part<P: Send>(parts: impl IntoIterator<Item = P>, work: impl Fn(
     };
     pool::run(parts.len(), &run);
 }
-
-use std::sync::Mutex;
-
-mod pool;
