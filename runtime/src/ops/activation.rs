@@ -47,7 +47,7 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn bias_activation(&self, bias: &Tensor<T>, activation: Activation) -> Tensor<T> {
-        features("bias_activation", self, bias);
+        features("bias_activation", self.shape(), bias.shape());
         if activation == Activation::Softmax {
             return (self + bias).softmax(self.ndim() - 1);
         }
@@ -86,15 +86,13 @@ fn biased<T: Float>(o: &mut [T], z: &[T], b: &[T], f: impl Fn(T) -> T) {
     }
 }
 
-/// The size `n` of `z`'s last axis, which `bias` must match.
+/// The size `n` of the values' last axis, which the bias's shape must be.
 #[track_caller]
-fn features<T: Float>(op: &str, z: &Tensor<T>, bias: &Tensor<T>) -> usize {
-    let n = z.shape().last().copied().unwrap_or(1);
+fn features(op: &str, values: &[usize], bias: &[usize]) -> usize {
+    let n = values.last().copied().unwrap_or(1);
     assert!(
-        bias.shape() == [n],
-        "{op}: bias of shape {:?} for values of shape {:?} (expected [{n}])",
-        bias.shape(),
-        z.shape()
+        bias == [n],
+        "{op}: bias of shape {bias:?} for values of shape {values:?} (expected [{n}])"
     );
     n
 }
@@ -126,12 +124,7 @@ pub fn bias_activation_vjp<T: Float>(
         dy.shape(),
         y.shape()
     );
-    let n = y.shape().last().copied().unwrap_or(1);
-    assert!(
-        bias_shape == [n],
-        "bias_activation_vjp: bias of shape {bias_shape:?} for values of shape {:?}",
-        y.shape()
-    );
+    let n = features("bias_activation_vjp", y.shape(), bias_shape);
     if activation == Activation::Softmax {
         let dz = crate::ops::reduce::softmax_vjp(dy, y, y.ndim() - 1);
         let db = crate::tensor::shape::sum_to(&dz, bias_shape);
